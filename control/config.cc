@@ -1,0 +1,388 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+
+#include <fmt/format.h>
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace sluice {
+
+ConfigError::ConfigError(const std::string& key, const std::string& value, const std::string& why)
+    : std::runtime_error(value.empty() ? fmt::format("{}: {}", key, why)
+                                       : fmt::format("{} = '{}': {}", key, value, why)) {}
+
+std::string format_ip(uint32_t ip) {
+  return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
+}
+
+bool parse_ip(const std::string& text, uint32_t* ip) {
+  in_addr a{};
+  if (inet_pton(AF_INET, text.c_str(), &a) != 1) return false;
+  *ip = ntohl(a.s_addr);
+  return true;
+}
+
+namespace {
+
+// Every option, declared once: name, default (empty: none), help.
+struct Option {
+  const char* name;
+  const char* def;
+  const char* help;
+  bool multi = false;
+};
+
+// clang-format off
+const Option kOptions[] = {
+  {"eal.cores", "auto", "CPUs to pin to: the control thread on the first, one worker on each of "
+   "the others (e.g. 2,4,6). auto: the CPUs sluice may run on, shared in turn when there are "
+   "fewer than workers + 1"},
+  {"eal.memory-mb", "1024", "memory DPDK reserves for packet buffers and tables, in MiB"},
+  {"eal.hugepages", "auto", "auto | yes | no. auto uses hugepages when some are free, else "
+   "ordinary memory (--no-huge)"},
+  {"eal.prefix", "sluice", "runtime name: /var/run/dpdk/PREFIX holds the telemetry socket "
+   "sluicectl and dpdk-telemetry.py talk to; run two instances with two prefixes"},
+  {"eal.log-level", "notice", "DPDK log level: emerg .. debug"},
+  {"eal.arg", "", "extra EAL argument passed as is (repeat for several)", true},
+
+  {"dataplane.pipeline", "forward", "packet path of the workers: forward (route only)"},
+  {"dataplane.workers", "1", "poll-mode workers; worker k polls RX queue k of every port"},
+  {"dataplane.mbufs", "0", "packet buffers in the pool; 0 sizes it from ports, queues and "
+   "descriptors"},
+  {"dataplane.rx-desc", "1024", "RX descriptors per queue"},
+  {"dataplane.tx-desc", "1024", "TX descriptors per queue"},
+  {"dataplane.punt-ring", "1024", "slots of each worker's ring to the control thread (power of 2)"},
+  {"dataplane.ip-options", "drop", "drop | forward: what to do with IPv4 packets carrying options"},
+  {"dataplane.icmp-error-rate", "100", "ICMP errors (time exceeded, fragmentation needed) each "
+   "worker may send per second; 0 sends none"},
+
+  {"inside.address", "", "address/prefix of the inside interface, e.g. 10.255.0.1/30 (prefix "
+   "/16 to /31)"},
+  {"inside.port", "", "member port: a PCI address (0000:03:00.0) or a DPDK vdev "
+   "(net_af_packet0,iface=eth1); repeat for several", true},
+  {"inside.vlan", "0", "802.1Q VLAN id on the inside, 0 for untagged"},
+  {"inside.mtu", "1500", "IP MTU of the inside"},
+  {"inside.mac", "", "MAC address of the inside; default: the first member port's"},
+  {"inside.neighbour", "", "static ARP entry 'IP MAC' on the inside subnet; repeat", true},
+  {"inside.clients", "", "client prefix allowed as a source on the inside (anti-spoofing), "
+   "e.g. 10.16.0.0/12; repeat for several", true},
+
+  {"outside.address", "", "address/prefix of the outside interface, e.g. 192.0.2.2/30"},
+  {"outside.port", "", "member port of the outside, as inside.port; repeat", true},
+  {"outside.vlan", "0", "802.1Q VLAN id on the outside, 0 for untagged"},
+  {"outside.mtu", "1500", "IP MTU of the outside"},
+  {"outside.mac", "", "MAC address of the outside; default: the first member port's"},
+  {"outside.neighbour", "", "static ARP entry 'IP MAC' on the outside subnet; repeat", true},
+
+  {"routes.static", "", "static route 'PREFIX via GATEWAY', e.g. '0.0.0.0/0 via 192.0.2.1'; the "
+   "gateway must be on the inside or outside subnet; repeat", true},
+
+  {"arp.reachable-ms", "30000", "how long an ARP answer is trusted before it is re-checked"},
+  {"arp.retry-ms", "1000", "interval between ARP requests for one address"},
+  {"arp.retries", "3", "requests before an address is declared unreachable"},
+  {"arp.queue", "3", "packets held per address while it is being resolved"},
+
+  {"control.echo-rate", "100", "ICMP echo replies per second to our own addresses"},
+  {"control.arp-reply-rate", "1000", "ARP replies per second"},
+};
+// clang-format on
+
+po::options_description describe() {
+  po::options_description desc;
+  for (const Option& o : kOptions) {
+    if (o.multi) {
+      desc.add_options()(o.name, po::value<std::vector<std::string>>()->composing(), o.help);
+    } else if (*o.def != '\0') {
+      desc.add_options()(o.name, po::value<std::string>()->default_value(o.def), o.help);
+    } else {
+      desc.add_options()(o.name, po::value<std::string>(), o.help);
+    }
+  }
+  return desc;
+}
+
+po::options_description generic() {
+  po::options_description desc("Invocation");
+  desc.add_options()("help,h", "print this help and exit")("version", "print the version")(
+      "config,c", po::value<std::string>(), "configuration file (INI)")(
+      "check-config", po::value<std::string>(),
+      "validate the configuration FILE, print warnings, and exit (0 when valid)");
+  return desc;
+}
+
+class Reader {
+ public:
+  explicit Reader(const po::variables_map& vm) : vm_(vm) {}
+
+  bool has(const std::string& key) const { return vm_.count(key) != 0; }
+
+  std::string str(const std::string& key) const {
+    return has(key) ? vm_[key].as<std::string>() : std::string();
+  }
+
+  std::vector<std::string> list(const std::string& key) const {
+    return has(key) ? vm_[key].as<std::vector<std::string>>() : std::vector<std::string>{};
+  }
+
+  unsigned number(const std::string& key, unsigned lo, unsigned hi) const {
+    const std::string v = str(key);
+    unsigned out = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    if (v.empty() || ec != std::errc() || end != v.data() + v.size()) {
+      throw ConfigError(key, v, "not a whole number");
+    }
+    if (out < lo || out > hi) {
+      throw ConfigError(key, v, fmt::format("must be between {} and {}", lo, hi));
+    }
+    return out;
+  }
+
+  std::string choice(const std::string& key, std::initializer_list<const char*> allowed) const {
+    const std::string v = str(key);
+    for (const char* a : allowed) {
+      if (v == a) return v;
+    }
+    std::string names;
+    for (const char* a : allowed)
+      names += (names.empty() ? "" : ", ") + std::string(a);
+    throw ConfigError(key, v, "must be one of " + names);
+  }
+
+ private:
+  const po::variables_map& vm_;
+};
+
+Prefix parse_prefix(const std::string& key, const std::string& text, bool allow_host_bits) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) throw ConfigError(key, text, "expected A.B.C.D/LEN");
+  uint32_t ip = 0;
+  if (!parse_ip(text.substr(0, slash), &ip)) throw ConfigError(key, text, "not an IPv4 address");
+  const std::string len_text = text.substr(slash + 1);
+  unsigned len = 0;
+  const auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+  if (len_text.empty() || ec != std::errc() || end != len_text.data() + len_text.size() ||
+      len > 32) {
+    throw ConfigError(key, text, "prefix length must be 0 to 32");
+  }
+  const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+  if (!allow_host_bits && (ip & ~mask) != 0) {
+    throw ConfigError(key, text,
+                      fmt::format("host bits set; did you mean {}/{}?", format_ip(ip & mask), len));
+  }
+  return Prefix{allow_host_bits ? ip : ip & mask, static_cast<uint8_t>(len)};
+}
+
+rte_ether_addr parse_mac(const std::string& key, const std::string& text) {
+  rte_ether_addr mac{};
+  if (rte_ether_unformat_addr(text.c_str(), &mac) != 0) {
+    throw ConfigError(key, text, "not a MAC address (expected xx:xx:xx:xx:xx:xx)");
+  }
+  return mac;
+}
+
+uint32_t mask_of(uint8_t len) {
+  return len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+}
+
+bool valid_port_spec(const std::string& spec) {
+  static const std::regex pci(R"(^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7](,.*)?$)");
+  static const std::regex vdev(R"(^net_[a-z_]+[0-9]+(,.*)?$)");
+  return std::regex_match(spec, pci) || std::regex_match(spec, vdev);
+}
+
+InterfaceConfig read_interface(const Reader& r, const std::string& side) {
+  InterfaceConfig ifc;
+  const std::string akey = side + ".address";
+  if (!r.has(akey)) throw ConfigError(akey, "", "required (address/prefix of the interface)");
+  const Prefix a = parse_prefix(akey, r.str(akey), true);
+  if (a.len < 16 || a.len > 31) {
+    throw ConfigError(akey, r.str(akey),
+                      "prefix must be /16 to /31 (a linknet or a directly attached subnet)");
+  }
+  const uint32_t mask = mask_of(a.len);
+  if (a.len < 31 && ((a.network & ~mask) == 0 || (a.network | mask) == ~uint32_t{0})) {
+    throw ConfigError(akey, r.str(akey), "is the network or broadcast address of its subnet");
+  }
+  ifc.address = a.network;
+  ifc.prefix_len = a.len;
+
+  const std::string pkey = side + ".port";
+  ifc.ports = r.list(pkey);
+  if (ifc.ports.empty()) throw ConfigError(pkey, "", "required (at least one member port)");
+  if (ifc.ports.size() > 8) throw ConfigError(pkey, "", "at most 8 member ports");
+  for (const std::string& p : ifc.ports) {
+    if (!valid_port_spec(p)) {
+      throw ConfigError(pkey, p,
+                        "expected a PCI address (0000:03:00.0) or a vdev (net_af_packet0,iface=X)");
+    }
+  }
+  ifc.vlan = static_cast<uint16_t>(r.number(side + ".vlan", 0, 4094));
+  ifc.mtu = static_cast<uint16_t>(r.number(side + ".mtu", 68, 9000));
+  if (r.has(side + ".mac")) ifc.mac = parse_mac(side + ".mac", r.str(side + ".mac"));
+
+  const std::string nkey = side + ".neighbour";
+  for (const std::string& text : r.list(nkey)) {
+    const auto space = text.find_first_of(" \t");
+    if (space == std::string::npos) throw ConfigError(nkey, text, "expected 'IP MAC'");
+    StaticNeighbour n;
+    if (!parse_ip(text.substr(0, space), &n.ip)) throw ConfigError(nkey, text, "bad IP address");
+    const auto mac_start = text.find_first_not_of(" \t", space);
+    n.mac = parse_mac(nkey, text.substr(mac_start));
+    if ((n.ip & mask) != (ifc.address & mask) || n.ip == ifc.address) {
+      throw ConfigError(nkey, text, "address is not a host of the " + side + " subnet");
+    }
+    ifc.neighbours.push_back(n);
+  }
+  return ifc;
+}
+
+bool on_link(const InterfaceConfig& ifc, uint32_t ip) {
+  const uint32_t mask = mask_of(ifc.prefix_len);
+  return (ip & mask) == (ifc.address & mask) && ip != ifc.address;
+}
+
+Config read_config(const Reader& r, std::vector<std::string>* warnings) {
+  Config c;
+  c.cores = r.str("eal.cores");
+  if (c.cores != "auto" && !std::regex_match(c.cores, std::regex(R"(^\d+(,\d+)*$)"))) {
+    throw ConfigError("eal.cores", c.cores, "expected auto or a comma-separated list of CPUs");
+  }
+  c.memory_mb = r.number("eal.memory-mb", 64, 1 << 20);
+  c.hugepages = r.choice("eal.hugepages", {"auto", "yes", "no"});
+  c.prefix = r.str("eal.prefix");
+  if (!std::regex_match(c.prefix, std::regex(R"(^[A-Za-z0-9_.-]{1,64}$)"))) {
+    throw ConfigError("eal.prefix", c.prefix, "letters, digits, '.', '_' and '-' only");
+  }
+  c.log_level = r.choice("eal.log-level",
+                         {"emerg", "alert", "crit", "error", "warning", "notice", "info", "debug"});
+  c.eal_args = r.list("eal.arg");
+
+  c.pipeline = r.choice("dataplane.pipeline", {"forward"});
+  c.workers = r.number("dataplane.workers", 1, 64);
+  c.mbufs = r.number("dataplane.mbufs", 0, 1u << 26);
+  if (c.mbufs != 0 && c.mbufs < 1024) {
+    throw ConfigError("dataplane.mbufs", r.str("dataplane.mbufs"), "0 (auto) or at least 1024");
+  }
+  c.rx_desc = r.number("dataplane.rx-desc", 64, 32768);
+  c.tx_desc = r.number("dataplane.tx-desc", 64, 32768);
+  c.punt_ring = r.number("dataplane.punt-ring", 64, 1 << 20);
+  if ((c.punt_ring & (c.punt_ring - 1)) != 0) {
+    throw ConfigError("dataplane.punt-ring", r.str("dataplane.punt-ring"), "must be a power of 2");
+  }
+  c.allow_ip_options = r.choice("dataplane.ip-options", {"drop", "forward"}) == "forward";
+  c.icmp_error_rate = r.number("dataplane.icmp-error-rate", 0, 1000000);
+
+  c.inside = read_interface(r, "inside");
+  c.outside = read_interface(r, "outside");
+  const uint32_t common = mask_of(std::min(c.inside.prefix_len, c.outside.prefix_len));
+  if ((c.inside.address & common) == (c.outside.address & common)) {
+    throw ConfigError("outside.address", r.str("outside.address"),
+                      "overlaps the inside subnet " + r.str("inside.address"));
+  }
+  std::set<std::string> seen;
+  for (const auto* ifc : {&c.inside, &c.outside}) {
+    for (const std::string& p : ifc->ports) {
+      const std::string dev = p.substr(0, p.find(','));
+      if (!seen.insert(dev).second) throw ConfigError("port", p, "device used twice");
+    }
+  }
+
+  for (const std::string& text : r.list("inside.clients")) {
+    c.clients.push_back(parse_prefix("inside.clients", text, false));
+  }
+  if (c.clients.empty()) {
+    throw ConfigError("inside.clients", "",
+                      "required: the prefixes inside clients use (anything else arriving on the "
+                      "inside is dropped as spoofed)");
+  }
+
+  std::set<std::pair<uint32_t, uint8_t>> prefixes;
+  static const std::regex route_re(R"(^\s*(\S+)\s+via\s+(\S+)\s*$)");
+  for (const std::string& text : r.list("routes.static")) {
+    std::smatch m;
+    if (!std::regex_match(text, m, route_re)) {
+      throw ConfigError("routes.static", text, "expected 'PREFIX via GATEWAY'");
+    }
+    Route route;
+    route.prefix = parse_prefix("routes.static", m[1], false);
+    if (!parse_ip(m[2], &route.gateway)) {
+      throw ConfigError("routes.static", text, "gateway is not an IPv4 address");
+    }
+    if (!on_link(c.inside, route.gateway) && !on_link(c.outside, route.gateway)) {
+      throw ConfigError("routes.static", text,
+                        "gateway is not a host of the inside or outside subnet");
+    }
+    if (!prefixes.insert({route.prefix.network, route.prefix.len}).second) {
+      throw ConfigError("routes.static", text, "prefix given twice");
+    }
+    c.routes.push_back(route);
+  }
+  if (c.routes.empty()) {
+    warnings->push_back(
+        "routes.static: no routes; only the inside and outside subnets are reachable");
+  }
+
+  c.arp_reachable_ms = r.number("arp.reachable-ms", 1000, 3600000);
+  c.arp_retry_ms = r.number("arp.retry-ms", 10, 60000);
+  c.arp_retries = r.number("arp.retries", 1, 100);
+  c.arp_queue = r.number("arp.queue", 0, 256);
+  c.echo_rate = r.number("control.echo-rate", 0, 1000000);
+  c.arp_reply_rate = r.number("control.arp-reply-rate", 0, 1000000);
+  return c;
+}
+
+}  // namespace
+
+std::string options_help() {
+  std::ostringstream out;
+  out << generic() << "\nConfiguration (INI: [section] then key = value; on the command line: "
+      << "--section.key=value, which wins over the file):\n";
+  const auto desc = describe();
+  out << desc;
+  return out.str();
+}
+
+Invocation load_config(int argc, const char* const* argv) {
+  Invocation inv;
+  po::options_description all;
+  all.add(generic()).add(describe());
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, all), vm);
+    if (vm.count("help")) {
+      inv.action = Action::help;
+      return inv;
+    }
+    if (vm.count("version")) {
+      inv.action = Action::version;
+      return inv;
+    }
+    if (vm.count("check-config")) {
+      inv.action = Action::check;
+      inv.config_file = vm["check-config"].as<std::string>();
+    } else if (vm.count("config")) {
+      inv.config_file = vm["config"].as<std::string>();
+    }
+    if (!inv.config_file.empty()) {
+      std::ifstream in(inv.config_file);
+      if (!in) throw ConfigError("config", inv.config_file, "cannot open the file");
+      po::store(po::parse_config_file(in, describe(), false), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw ConfigError(inv.config_file.empty() ? "command line" : inv.config_file, "", e.what());
+  }
+  inv.config = read_config(Reader(vm), &inv.warnings);
+  return inv;
+}
+
+}  // namespace sluice

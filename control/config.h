@@ -1,0 +1,102 @@
+// sluice configuration: one INI file, every key also a command-line option.
+//
+// Options are declared once, with their defaults and help, in config.cc
+// (options()); `sluice --help` prints them and the README reference follows
+// them. load_config() parses and validates everything before any port is
+// touched: an error names the key, the value and the reason.
+#pragma once
+
+#include <rte_ether.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sluice {
+
+struct Prefix {
+  uint32_t network = 0;  // host order
+  uint8_t len = 0;
+};
+
+struct StaticNeighbour {
+  uint32_t ip = 0;
+  rte_ether_addr mac{};
+};
+
+struct InterfaceConfig {
+  uint32_t address = 0;
+  uint8_t prefix_len = 0;
+  std::vector<std::string> ports;  // member port specs: PCI address or vdev
+  uint16_t vlan = 0;
+  uint16_t mtu = 1500;
+  std::optional<rte_ether_addr> mac;
+  std::vector<StaticNeighbour> neighbours;
+};
+
+struct Route {
+  Prefix prefix;
+  uint32_t gateway = 0;
+};
+
+struct Config {
+  // [eal]
+  std::string cores = "auto";
+  unsigned memory_mb = 1024;
+  std::string hugepages = "auto";
+  std::string prefix = "sluice";
+  std::string log_level = "notice";
+  std::vector<std::string> eal_args;
+  // [dataplane]
+  std::string pipeline = "forward";
+  unsigned workers = 1;
+  unsigned mbufs = 0;  // 0: sized from ports and queues
+  unsigned rx_desc = 1024;
+  unsigned tx_desc = 1024;
+  unsigned punt_ring = 1024;
+  bool allow_ip_options = false;
+  unsigned icmp_error_rate = 100;
+  // [inside], [outside]
+  InterfaceConfig inside;
+  InterfaceConfig outside;
+  std::vector<Prefix> clients;
+  // [routes]
+  std::vector<Route> routes;
+  // [arp]
+  unsigned arp_reachable_ms = 30000;
+  unsigned arp_retry_ms = 1000;
+  unsigned arp_retries = 3;
+  unsigned arp_queue = 3;
+  // [control]
+  unsigned echo_rate = 100;
+  unsigned arp_reply_rate = 1000;
+};
+
+// A configuration error: which key, which value, why.
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(const std::string& key, const std::string& value, const std::string& why);
+};
+
+enum class Action { run, check, help, version };
+
+struct Invocation {
+  Action action = Action::run;
+  std::string config_file;
+  Config config;
+  std::vector<std::string> warnings;
+};
+
+// Parses the command line (and the file it names). Throws ConfigError, or
+// std::runtime_error for a file that cannot be read.
+Invocation load_config(int argc, const char* const* argv);
+
+// The option reference, as `sluice --help` prints it.
+std::string options_help();
+
+std::string format_ip(uint32_t ip);
+bool parse_ip(const std::string& text, uint32_t* ip);
+
+}  // namespace sluice

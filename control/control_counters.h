@@ -1,0 +1,27 @@
+// Counters of the control thread (one writer: the control thread).
+#pragma once
+
+#include "counters.h"
+
+namespace sluice {
+
+struct alignas(64) ControlCounters {
+  Counter punts_received;
+  Counter arp_requests_in;  // requests for one of our addresses
+  Counter arp_replies_in;
+  Counter arp_ignored;  // ARP for other hosts or from off-subnet senders
+  Counter arp_replies_out;
+  Counter arp_requests_out;
+  Counter arp_rate_limited;  // replies not sent: control.arp-reply-rate
+  Counter arp_conflicts;     // someone else claims one of our addresses
+  Counter neighbours_resolved;
+  Counter neighbours_failed;  // no answer after arp.retries requests
+  Counter resolve_sent;       // packets held for resolution, then sent
+  Counter resolve_dropped;    // packets held for resolution, queue full or failed
+  Counter echo_replies;
+  Counter echo_rate_limited;
+  Counter tx_failed;     // control TX queue did not take a frame
+  Counter alloc_failed;  // no mbuf for a control frame
+};
+
+}  // namespace sluice

@@ -1,0 +1,296 @@
+#include "daemon.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "eal.h"
+#include "forward.h"
+#include "icmp.h"
+
+namespace sluice {
+
+namespace {
+
+constexpr unsigned kMbufCache = 256;
+
+struct Launch {
+  WorkerContext* ctx;
+  Pipeline* pipeline;
+  const std::atomic<bool>* running;
+};
+
+int launch_worker(void* arg) {
+  auto* l = static_cast<Launch*>(arg);
+  worker_loop(*l->ctx, *l->pipeline, *l->running);
+  return 0;
+}
+
+uint64_t tsc_to_ms(uint64_t tsc) {
+  return tsc / (rte_get_tsc_hz() / 1000);
+}
+
+}  // namespace
+
+Daemon::~Daemon() {
+  arp_.reset();  // frees held packets while the pool still exists
+  for (const PortInfo& p : ports_)
+    port_stop(p.id);
+  for (rte_ring* r : punt_rings_)
+    rte_ring_free(r);
+  pipelines_.clear();
+  workers_.clear();
+  rte_mempool_free(pool_);
+}
+
+void Daemon::setup() {
+  const unsigned w = config_.workers;
+  control_queue_ = static_cast<uint16_t>(w);
+  const size_t member_ports = config_.inside.ports.size() + config_.outside.ports.size();
+  unsigned mbufs = config_.mbufs;
+  if (mbufs == 0) {
+    // Every RX and TX descriptor of every queue full, every punt ring full,
+    // every lcore's cache, and room for held and in-flight packets.
+    mbufs = static_cast<unsigned>(member_ports * (w + 1) * (config_.rx_desc + config_.tx_desc) +
+                                  w * config_.punt_ring + (w + 1) * kMbufCache + 4096);
+  }
+  pool_ = rte_pktmbuf_pool_create("sluice_mbufs", mbufs, kMbufCache, kMbufPrivSize,
+                                  RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+  if (pool_ == nullptr) {
+    throw std::runtime_error(
+        fmt::format("cannot create a pool of {} packet buffers: {} (raise eal.memory-mb or lower "
+                    "dataplane.mbufs)",
+                    mbufs, rte_strerror(rte_errno)));
+  }
+  for (unsigned k = 0; k < w; k++) {
+    rte_ring* r = rte_ring_create(fmt::format("punt{}", k).c_str(), config_.punt_ring,
+                                  rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (r == nullptr)
+      throw std::runtime_error("cannot create punt ring: " + std::string(rte_strerror(rte_errno)));
+    punt_rings_.push_back(r);
+    workers_.push_back(std::make_unique<WorkerContext>(k, r));
+    workers_.back()->icmp_limit =
+        TokenBucket(config_.icmp_error_rate, config_.icmp_error_rate / 10 + 1, rte_get_tsc_hz());
+  }
+  setup_interface(Side::inside, config_.inside);
+  setup_interface(Side::outside, config_.outside);
+  setup_tables();
+  setup_workers();
+}
+
+void Daemon::setup_interface(Side side, const InterfaceConfig& ic) {
+  const auto index = static_cast<uint8_t>(side);
+  Interface& ifc = tables_.ifaces[index];
+  ifc.side = side;
+  ifc.address = ic.address;
+  ifc.prefix_len = ic.prefix_len;
+  ifc.mask = ~uint32_t{0} << (32 - ic.prefix_len);
+  ifc.network = ic.address & ifc.mask;
+  ifc.vlan = ic.vlan;
+  ifc.mtu = ic.mtu;
+  ifc.neighbours = NeighbourTable(~ifc.mask + 1);
+
+  PortSetup ps;
+  ps.workers = static_cast<uint16_t>(config_.workers);
+  ps.rx_desc = static_cast<uint16_t>(config_.rx_desc);
+  ps.tx_desc = static_cast<uint16_t>(config_.tx_desc);
+  ps.mtu = ic.mtu;
+  ps.pool = pool_;
+  for (const std::string& spec : ic.ports) {
+    uint16_t id = 0;
+    if (!port_by_name(device_name(spec), &id)) {
+      throw std::runtime_error(fmt::format(
+          "{}.port = '{}': DPDK found no such device (check the PCI address is bound to "
+          "vfio-pci, or the vdev's arguments)",
+          side_name(side), spec));
+    }
+    PortInfo info;
+    std::string error;
+    if (!port_start(id, ps, &info, &error)) throw std::runtime_error(error);
+    if (ic.mac) rte_eth_dev_default_mac_addr_set(id, const_cast<rte_ether_addr*>(&*ic.mac));
+    for (uint16_t q = 0; q < info.rx_queues; q++) {
+      workers_[q % config_.workers]->rx.push_back(RxQueue{id, q, index});
+    }
+    for (auto& wk : workers_) {
+      if (!wk->tx.add_port(id)) throw std::runtime_error("out of memory for TX buffers");
+    }
+    ifc.members.push_back(id);
+    ports_.push_back(info);
+  }
+  ifc.mac = ic.mac ? *ic.mac : ports_[ports_.size() - ic.ports.size()].mac;
+}
+
+void Daemon::setup_tables() {
+  tables_.routes = std::make_unique<RouteTable>();
+  tables_.clients = std::make_unique<PrefixSet>("sluice_clients");
+  if (!tables_.routes->ok()) throw std::runtime_error(tables_.routes->error());
+  if (!tables_.clients->ok()) throw std::runtime_error(tables_.clients->error());
+  tables_.parse.allow_ip_options = config_.allow_ip_options;
+
+  ArpTimers timers;
+  timers.reachable_ms = config_.arp_reachable_ms;
+  timers.retry_ms = config_.arp_retry_ms;
+  timers.retries = config_.arp_retries;
+  timers.queue = config_.arp_queue;
+  arp_ = std::make_unique<Arp>(
+      tables_.ifaces, timers, *this, counters_,
+      TokenBucket(config_.arp_reply_rate, config_.arp_reply_rate / 10 + 1, rte_get_tsc_hz()));
+  echo_limit_ = TokenBucket(config_.echo_rate, config_.echo_rate / 10 + 1, rte_get_tsc_hz());
+
+  std::string error;
+  for (uint8_t i = 0; i < kInterfaces; i++) {
+    const Interface& ifc = tables_.ifaces[i];
+    if (!tables_.routes->add(ifc.network, ifc.prefix_len, next_hop::connected(i), &error)) {
+      throw std::runtime_error("connected route: " + error);
+    }
+    const InterfaceConfig& ic = i == 0 ? config_.inside : config_.outside;
+    for (const StaticNeighbour& n : ic.neighbours)
+      arp_->add_static(i, n.ip, n.mac);
+  }
+  const uint64_t now_ms = tsc_to_ms(rte_rdtsc());
+  for (const Route& r : config_.routes) {
+    const uint8_t i = tables_.ifaces[0].on_link(r.gateway) ? 0 : 1;
+    const Interface& ifc = tables_.ifaces[i];
+    const auto host = static_cast<uint16_t>(r.gateway - ifc.network);
+    if (!tables_.routes->add(r.prefix.network, r.prefix.len, next_hop::via(i, host), &error)) {
+      throw std::runtime_error(
+          fmt::format("routes.static {}/{}: {}", format_ip(r.prefix.network), r.prefix.len, error));
+    }
+    arp_->add_gateway(i, r.gateway, now_ms);
+  }
+  for (const Prefix& p : config_.clients) {
+    if (!tables_.clients->insert(p.network, p.len, &error)) {
+      throw std::runtime_error("inside.clients: " + error);
+    }
+  }
+}
+
+void Daemon::setup_workers() {
+  for (auto& wk : workers_)
+    pipelines_.push_back(make_forward_pipeline(tables_, *wk));
+}
+
+void Daemon::send(uint16_t port, rte_mbuf* m) noexcept {
+  if (rte_eth_tx_burst(port, control_queue_, &m, 1) != 1) {
+    counters_.tx_failed.add();
+    rte_pktmbuf_free(m);
+  }
+}
+
+void Daemon::answer_echo(rte_mbuf* m, uint64_t now_tsc) {
+  const PacketMeta& pm = meta(m);
+  if (!echo_limit_.take(now_tsc)) {
+    counters_.echo_rate_limited.add();
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const Interface& ifc = tables_.ifaces[pm.iface];
+  const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  const rte_ether_addr requester = eth->src_addr;
+  rte_pktmbuf_adj(m, ifc.l2_len());
+  const auto* ip = rte_pktmbuf_mtod(m, const rte_ipv4_hdr*);
+  const uint32_t total = rte_be_to_cpu_16(ip->total_length);
+  if (rte_pktmbuf_pkt_len(m) > total) rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - total);
+  make_echo_reply(m);
+  push_l2(m, ifc, requester, RTE_ETHER_TYPE_IPV4);
+  counters_.echo_replies.add();
+  send(pm.rx_port, m);
+}
+
+void Daemon::handle_punt(rte_mbuf* m, uint64_t now_tsc, uint64_t now_ms) {
+  counters_.punts_received.add();
+  const PacketMeta& pm = meta(m);
+  switch (pm.punt) {
+    case Punt::arp:
+      arp_->on_frame(pm.iface, pm.rx_port, m, now_ms, now_tsc);
+      return;
+    case Punt::icmp_echo:
+      answer_echo(m, now_tsc);
+      return;
+    case Punt::resolve:
+      arp_->on_unresolved(m, now_ms);
+      return;
+    case Punt::none:
+      break;
+  }
+  rte_pktmbuf_free(m);
+}
+
+void Daemon::run(std::atomic<bool>& running) {
+  workers_running_.store(true, std::memory_order_relaxed);
+  std::vector<Launch> launches(workers_.size());
+  unsigned k = 0;
+  unsigned lcore = 0;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (k == workers_.size()) break;
+    launches[k] = Launch{workers_[k].get(), pipelines_[k].get(), &workers_running_};
+    if (rte_eal_remote_launch(launch_worker, &launches[k], lcore) != 0) {
+      throw std::runtime_error(fmt::format("cannot launch worker {} on lcore {}", k, lcore));
+    }
+    k++;
+  }
+
+  arp_->announce();
+  rte_mbuf* burst[kBurst];
+  while (running.load(std::memory_order_relaxed)) {
+    const uint64_t now_tsc = rte_rdtsc();
+    const uint64_t now_ms = tsc_to_ms(now_tsc);
+    unsigned handled = 0;
+    for (rte_ring* r : punt_rings_) {
+      const unsigned n =
+          rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(burst), kBurst, nullptr);
+      for (unsigned i = 0; i < n; i++)
+        handle_punt(burst[i], now_tsc, now_ms);
+      handled += n;
+    }
+    arp_->tick(now_ms);
+    if (handled == 0) rte_delay_us_sleep(1000);
+  }
+
+  workers_running_.store(false, std::memory_order_relaxed);
+  rte_eal_mp_wait_lcore();
+  // Whatever the workers punted before they stopped is released, not leaked.
+  for (rte_ring* r : punt_rings_) {
+    void* obj = nullptr;
+    while (rte_ring_sc_dequeue(r, &obj) == 0)
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+  }
+}
+
+void Daemon::print_summary() const {
+  uint64_t rx = 0, tx = 0, fwd = 0, punted = 0, icmp = 0;
+  std::array<uint64_t, kDropCount> drops{};
+  for (const auto& wk : workers_) {
+    rx += wk->counters.rx_packets.read();
+    tx += wk->counters.tx_packets.read();
+    fwd += wk->counters.forwarded.read();
+    punted += wk->counters.punted.read();
+    icmp += wk->counters.icmp_errors_sent.read();
+    for (size_t i = 0; i < kDropCount; i++)
+      drops[i] += wk->counters.drops[i].read();
+  }
+  fmt::print("sluice: workers rx {} tx {} forwarded {} punted {} icmp-errors {}\n", rx, tx, fwd,
+             punted, icmp);
+  for (size_t i = 0; i < kDropCount; i++) {
+    if (drops[i] != 0) fmt::print("sluice: drop {:<22} {}\n", kDropInfo[i].name, drops[i]);
+  }
+  const ControlCounters& c = counters_;
+  fmt::print(
+      "sluice: control arp requests in {} out {}, replies in {} out {}, resolved {} failed {}, "
+      "echo replies {}\n",
+      c.arp_requests_in.read(), c.arp_requests_out.read(), c.arp_replies_in.read(),
+      c.arp_replies_out.read(), c.neighbours_resolved.read(), c.neighbours_failed.read(),
+      c.echo_replies.read());
+  for (const PortInfo& p : ports_) {
+    rte_eth_stats s{};
+    if (rte_eth_stats_get(p.id, &s) != 0) continue;
+    fmt::print("sluice: port {} rx {} tx {} missed {} rx-errors {} tx-errors {} no-mbuf {}\n",
+               p.name, s.ipackets, s.opackets, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf);
+  }
+}
+
+}  // namespace sluice

@@ -1,0 +1,71 @@
+// The sluice daemon: brings up EAL, ports, tables and workers from a
+// validated configuration, runs the control loop on the main lcore until
+// SIGINT/SIGTERM, then stops the workers (they flush), stops the ports and
+// prints the counters.
+//
+// The control loop, every pass (at most 1 ms apart):
+//  - drains each worker's punt ring: ARP to the resolver (arp.h), ICMP echo
+//    requests to our addresses answered (rate-limited), packets waiting for
+//    a next hop's MAC to the resolver;
+//  - advances ARP timers.
+// Control transmits on its own TX queue (index W) of each port.
+#pragma once
+
+#include <rte_mempool.h>
+#include <rte_ring.h>
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "arp.h"
+#include "config.h"
+#include "control_counters.h"
+#include "pipeline.h"
+#include "port.h"
+#include "tables.h"
+#include "worker.h"
+
+namespace sluice {
+
+class Daemon : public ControlTx {
+ public:
+  explicit Daemon(const Config& config) : config_(config) {}
+  ~Daemon() override;
+
+  // After rte_eal_init. Throws std::runtime_error with a message for the
+  // operator when a port, table or pool cannot be set up.
+  void setup();
+  // Runs the control loop until `running` goes false; then stops the workers.
+  void run(std::atomic<bool>& running);
+  void print_summary() const;
+
+  rte_mbuf* alloc() noexcept override { return rte_pktmbuf_alloc(pool_); }
+  void send(uint16_t port, rte_mbuf* m) noexcept override;
+
+  const std::vector<std::unique_ptr<WorkerContext>>& workers() const noexcept { return workers_; }
+  const ControlCounters& control_counters() const noexcept { return counters_; }
+  const std::vector<PortInfo>& ports() const noexcept { return ports_; }
+
+ private:
+  void setup_interface(Side side, const InterfaceConfig& ic);
+  void setup_tables();
+  void setup_workers();
+  void handle_punt(rte_mbuf* m, uint64_t now_tsc, uint64_t now_ms);
+  void answer_echo(rte_mbuf* m, uint64_t now_tsc);
+
+  const Config& config_;
+  rte_mempool* pool_ = nullptr;
+  Tables tables_;
+  std::vector<PortInfo> ports_;
+  std::vector<rte_ring*> punt_rings_;
+  std::vector<std::unique_ptr<WorkerContext>> workers_;
+  std::vector<std::unique_ptr<Pipeline>> pipelines_;
+  ControlCounters counters_;
+  std::unique_ptr<Arp> arp_;
+  TokenBucket echo_limit_;
+  std::atomic<bool> workers_running_{false};
+  uint16_t control_queue_ = 0;
+};
+
+}  // namespace sluice

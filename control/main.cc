@@ -1,0 +1,87 @@
+// sluice: the daemon. Reads and validates the configuration (exiting 2 on an
+// error, before anything starts), brings up DPDK and the ports, runs until
+// SIGINT or SIGTERM, and exits 0 after a clean stop.
+#include <rte_eal.h>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <vector>
+
+#include "config.h"
+#include "daemon.h"
+#include "eal.h"
+#include "telemetry.h"
+
+namespace {
+
+std::atomic<bool> g_running{true};
+
+void on_signal(int) {
+  g_running.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace sluice;
+  Invocation inv;
+  EalPlan plan;
+  try {
+    inv = load_config(argc, argv);
+    if (inv.action == Action::help) {
+      fmt::print(
+          "Usage: sluice -c FILE [--section.key=value ...]\n       sluice --check-config "
+          "FILE\n\n{}",
+          options_help());
+      return 0;
+    }
+    if (inv.action == Action::version) {
+      fmt::print("sluice {}\n", SLUICE_VERSION);
+      return 0;
+    }
+    plan = plan_eal(inv.config, allowed_cpus(), free_hugepages());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "sluice: configuration error: {}\n", e.what());
+    return 2;
+  }
+  for (const auto& w : inv.warnings)
+    fmt::print(stderr, "sluice: warning: {}\n", w);
+  for (const auto& w : plan.warnings)
+    fmt::print(stderr, "sluice: warning: {}\n", w);
+  if (inv.action == Action::check) {
+    fmt::print("sluice: {}: configuration is valid\n", inv.config_file);
+    return 0;
+  }
+
+  std::vector<char*> args;
+  for (auto& a : plan.args)
+    args.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(args.size()), args.data()) < 0) {
+    fmt::print(stderr, "sluice: DPDK EAL failed to start: {}\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  int rc = 0;
+  {
+    Daemon daemon(inv.config);
+    try {
+      daemon.setup();
+      register_telemetry(daemon);
+      fmt::print("sluice: running, {} worker(s), pipeline {}, telemetry under /var/run/dpdk/{}\n",
+                 inv.config.workers, inv.config.pipeline, inv.config.prefix);
+      std::fflush(stdout);
+      daemon.run(g_running);
+      daemon.print_summary();
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "sluice: {}\n", e.what());
+      rc = 1;
+    }
+  }
+  rte_eal_cleanup();
+  return rc;
+}

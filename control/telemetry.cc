@@ -1,0 +1,115 @@
+#include "telemetry.h"
+
+#include <rte_telemetry.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "daemon.h"
+
+namespace sluice {
+
+namespace {
+
+const Daemon* g_daemon = nullptr;
+
+void add_worker_counters(rte_tel_data* d, const WorkerCounters& c) {
+  rte_tel_data_add_dict_u64(d, "rx_packets", c.rx_packets.read());
+  rte_tel_data_add_dict_u64(d, "tx_packets", c.tx_packets.read());
+  rte_tel_data_add_dict_u64(d, "forwarded", c.forwarded.read());
+  rte_tel_data_add_dict_u64(d, "punted", c.punted.read());
+  rte_tel_data_add_dict_u64(d, "icmp_errors_sent", c.icmp_errors_sent.read());
+  rte_tel_data_add_dict_u64(d, "busy_polls", c.busy_polls.read());
+  rte_tel_data_add_dict_u64(d, "idle_polls", c.idle_polls.read());
+  rte_tel_data_add_dict_u64(d, "busy_cycles", c.busy_cycles.read());
+  rte_tel_data_add_dict_u64(d, "idle_cycles", c.idle_cycles.read());
+  uint64_t dropped = 0;
+  for (const Counter& x : c.drops)
+    dropped += x.read();
+  rte_tel_data_add_dict_u64(d, "dropped", dropped);
+}
+
+void add_drops(rte_tel_data* d, const WorkerCounters* one) {
+  for (size_t i = 0; i < kDropCount; i++) {
+    uint64_t v = 0;
+    if (one != nullptr) {
+      v = one->drops[i].read();
+    } else {
+      for (const auto& wk : g_daemon->workers())
+        v += wk->counters.drops[i].read();
+    }
+    rte_tel_data_add_dict_u64(d, std::string(kDropInfo[i].name).c_str(), v);
+  }
+}
+
+int stats(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  WorkerCounters sum;
+  for (const auto& wk : g_daemon->workers()) {
+    const WorkerCounters& c = wk->counters;
+    sum.rx_packets.add(c.rx_packets.read());
+    sum.tx_packets.add(c.tx_packets.read());
+    sum.forwarded.add(c.forwarded.read());
+    sum.punted.add(c.punted.read());
+    sum.icmp_errors_sent.add(c.icmp_errors_sent.read());
+    sum.busy_polls.add(c.busy_polls.read());
+    sum.idle_polls.add(c.idle_polls.read());
+    sum.busy_cycles.add(c.busy_cycles.read());
+    sum.idle_cycles.add(c.idle_cycles.read());
+    for (size_t i = 0; i < kDropCount; i++)
+      sum.drops[i].add(c.drops[i].read());
+  }
+  rte_tel_data_add_dict_u64(d, "workers", g_daemon->workers().size());
+  add_worker_counters(d, sum);
+  const ControlCounters& c = g_daemon->control_counters();
+  rte_tel_data_add_dict_u64(d, "arp_requests_in", c.arp_requests_in.read());
+  rte_tel_data_add_dict_u64(d, "arp_replies_in", c.arp_replies_in.read());
+  rte_tel_data_add_dict_u64(d, "arp_requests_out", c.arp_requests_out.read());
+  rte_tel_data_add_dict_u64(d, "arp_replies_out", c.arp_replies_out.read());
+  rte_tel_data_add_dict_u64(d, "arp_rate_limited", c.arp_rate_limited.read());
+  rte_tel_data_add_dict_u64(d, "arp_conflicts", c.arp_conflicts.read());
+  rte_tel_data_add_dict_u64(d, "neighbours_resolved", c.neighbours_resolved.read());
+  rte_tel_data_add_dict_u64(d, "neighbours_failed", c.neighbours_failed.read());
+  rte_tel_data_add_dict_u64(d, "resolve_sent", c.resolve_sent.read());
+  rte_tel_data_add_dict_u64(d, "resolve_dropped", c.resolve_dropped.read());
+  rte_tel_data_add_dict_u64(d, "echo_replies", c.echo_replies.read());
+  rte_tel_data_add_dict_u64(d, "echo_rate_limited", c.echo_rate_limited.read());
+  rte_tel_data_add_dict_u64(d, "control_tx_failed", c.tx_failed.read());
+  rte_tel_data_add_dict_u64(d, "control_alloc_failed", c.alloc_failed.read());
+  return 0;
+}
+
+int drops(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  add_drops(d, nullptr);
+  return 0;
+}
+
+int worker(const char*, const char* params, rte_tel_data* d) {
+  if (params == nullptr || *params == '\0') return -EINVAL;
+  char* end = nullptr;
+  const unsigned long k = std::strtoul(params, &end, 10);
+  if (*end != '\0' || k >= g_daemon->workers().size()) return -EINVAL;
+  const WorkerCounters& c = g_daemon->workers()[k]->counters;
+  rte_tel_data_start_dict(d);
+  add_worker_counters(d, c);
+  rte_tel_data* dd = rte_tel_data_alloc();
+  rte_tel_data_start_dict(dd);
+  add_drops(dd, &c);
+  rte_tel_data_add_dict_container(d, "drops", dd, 0);
+  return 0;
+}
+
+}  // namespace
+
+void register_telemetry(const Daemon& daemon) {
+  g_daemon = &daemon;
+  rte_telemetry_register_cmd("/sluice/stats", stats,
+                             "Totals of worker and control counters. Takes no parameters");
+  rte_telemetry_register_cmd("/sluice/drops", drops,
+                             "Drops by reason, summed over workers. Takes no parameters");
+  rte_telemetry_register_cmd("/sluice/worker", worker,
+                             "One worker's counters and drops. Parameters: int worker_id");
+}
+
+}  // namespace sluice

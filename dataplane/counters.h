@@ -1,0 +1,93 @@
+// Per-worker counters.
+//
+// Every packet that leaves the dataplane without being transmitted is counted
+// here under exactly one drop reason; every punt to the control thread is
+// counted too. One struct per worker, aligned to its own cache lines, written
+// only by that worker (load + store, relaxed: a plain move on x86, no locked
+// instruction) and read by anyone at any time (relaxed loads, summed).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sluice {
+
+// X-macro: name in code, name shown to operators, what it means.
+#define SLUICE_DROP_REASONS(X)                                                                 \
+  X(eth_truncated, "eth-truncated", "frame shorter than an Ethernet (and VLAN) header")        \
+  X(vlan_mismatch, "vlan-mismatch", "802.1Q tag missing, unexpected or for another VLAN")      \
+  X(not_for_us, "not-for-us", "unicast frame for another MAC address")                         \
+  X(not_ipv4, "not-ipv4", "EtherType that sluice does not handle (IPv6 included)")             \
+  X(arp_invalid, "arp-invalid", "ARP frame that is not Ethernet/IPv4 or is truncated")         \
+  X(ip_truncated, "ip-truncated", "frame shorter than the IPv4 header")                        \
+  X(ip_bad_version, "ip-bad-version", "IP version field is not 4")                             \
+  X(ip_bad_ihl, "ip-bad-ihl", "IHL below 5 or header longer than the frame")                   \
+  X(ip_bad_length, "ip-bad-length", "total length below the header or above the frame")        \
+  X(ip_bad_checksum, "ip-bad-checksum", "IPv4 header checksum does not verify")                \
+  X(ip_options, "ip-options", "IPv4 options present (forward them with ip-options = forward)") \
+  X(martian_source, "martian-source", "source is 0/8, 127/8, multicast, broadcast or class E") \
+  X(martian_destination, "martian-destination", "destination is 0/8, 127/8, multicast or E")   \
+  X(spoofed_source, "spoofed-source", "inside source outside the client prefixes")             \
+  X(ttl_expired, "ttl-expired", "TTL would reach 0 (ICMP time exceeded sent if allowed)")      \
+  X(local_unsupported, "local-unsupported", "to our own address, not ICMP echo request")       \
+  X(no_route, "no-route", "no route to the destination")                                       \
+  X(neighbour_failed, "neighbour-failed", "next hop did not answer ARP (retried by control)")  \
+  X(punt_ring_full, "punt-ring-full", "frame for the control thread, its ring was full")       \
+  X(tx_full, "tx-full", "the transmit queue did not take the packet")                          \
+  X(no_headroom, "no-headroom", "mbuf without room for the L2 header (driver bug)")            \
+  X(icmp_rate_limited, "icmp-rate-limited", "ICMP error suppressed by the rate limit")         \
+  X(too_big, "too-big", "larger than the egress MTU (ICMP frag-needed sent if DF)")
+
+enum class Drop : uint8_t {
+#define SLUICE_X(id, name, help) id,
+  SLUICE_DROP_REASONS(SLUICE_X)
+#undef SLUICE_X
+      count
+};
+
+inline constexpr size_t kDropCount = static_cast<size_t>(Drop::count);
+
+struct DropInfo {
+  std::string_view name;
+  std::string_view help;
+};
+
+inline constexpr std::array<DropInfo, kDropCount> kDropInfo = {{
+#define SLUICE_X(id, name, help) {name, help},
+    SLUICE_DROP_REASONS(SLUICE_X)
+#undef SLUICE_X
+}};
+
+// A counter with exactly one writer. add() is not atomic read-modify-write:
+// only the owner thread may call it; any thread may read().
+class Counter {
+ public:
+  void add(uint64_t n = 1) noexcept {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t read() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+struct alignas(64) WorkerCounters {
+  Counter rx_packets;
+  Counter tx_packets;
+  Counter forwarded;
+  Counter punted;
+  Counter icmp_errors_sent;
+  Counter busy_polls;   // polls that returned at least one packet
+  Counter idle_polls;   // polls that returned nothing
+  Counter busy_cycles;  // TSC cycles spent in polls that returned packets
+  Counter idle_cycles;
+  std::array<Counter, kDropCount> drops;
+
+  void drop(Drop why, uint64_t n = 1) noexcept { drops[static_cast<size_t>(why)].add(n); }
+  uint64_t dropped(Drop why) const noexcept { return drops[static_cast<size_t>(why)].read(); }
+};
+
+}  // namespace sluice

@@ -1,0 +1,54 @@
+// Stage: IPv4 forwarding, from a validated packet to a buffered transmit.
+//
+// For each packet of a burst (data at the IPv4 header):
+//  1. TTL (RFC 1812 5.3.1): a packet that would leave with TTL 0 is dropped
+//     (ttl-expired) and, where RFC 1812 allows and the rate limit has a token,
+//     replaced in place by an ICMP time exceeded to its source, which then
+//     takes the same path as any other packet. Survivors get TTL - 1 with an
+//     incremental checksum update.
+//  2. Route: one rte_fib bulk lookup for the burst (no-route on a miss).
+//  3. MTU: a packet longer than the egress MTU is dropped (too-big); with DF
+//     set it is answered with ICMP fragmentation needed. sluice never
+//     fragments.
+//  4. Neighbour: the next hop's MAC from the egress interface's table (one
+//     array index). Unresolved: punted to control, which ARPs and sends it on
+//     (resolve); resolution failed: neighbour-failed.
+//  5. L2: the egress interface's Ethernet header (and VLAN tag), then the
+//     member port's TX buffer.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+#include "interface.h"
+#include "route.h"
+#include "sink.h"
+#include "token_bucket.h"
+#include "tx.h"
+
+namespace sluice {
+
+class Ip4Forward {
+ public:
+  Ip4Forward(const Interfaces& ifaces, const RouteTable& routes, TxQueues& tx, PacketSink& sink,
+             TokenBucket& icmp_limit) noexcept
+      : ifaces_(ifaces), routes_(routes), tx_(tx), sink_(sink), icmp_limit_(icmp_limit) {}
+
+  void process(uint8_t in, uint16_t rx_port, rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept;
+
+ private:
+  // Sends one routed packet; may turn it into an ICMP error (routed again).
+  void emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, uint64_t now) noexcept;
+  // Replaces m by an ICMP error to its source, or drops it; true if replaced.
+  bool to_icmp_error(rte_mbuf* m, Drop why, uint8_t type, uint8_t code, uint8_t in, uint16_t mtu,
+                     uint64_t now) noexcept;
+
+  const Interfaces& ifaces_;
+  const RouteTable& routes_;
+  TxQueues& tx_;
+  PacketSink& sink_;
+  TokenBucket& icmp_limit_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,64 @@
+// Packet-level helpers shared by every stage: the per-packet metadata kept in
+// the mbuf's private area, the burst type, byte-order and checksum helpers.
+#pragma once
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+namespace sluice {
+
+inline constexpr uint16_t kBurst = 32;
+
+// Why a frame goes to the control thread.
+enum class Punt : uint8_t {
+  none = 0,
+  arp,        // ARP request or reply on a data port
+  icmp_echo,  // ICMP echo request to one of our own addresses
+  resolve,    // IPv4 packet whose next hop has no MAC yet (L2 already stripped)
+};
+
+// Lives in the mbuf private area (pool created with priv_size >= this).
+struct PacketMeta {
+  uint8_t iface;      // interface the packet arrived on
+  Punt punt;          // reason, when handed to control
+  uint16_t rx_port;   // DPDK port id it arrived on
+  uint32_t next_hop;  // encoded next hop (route.h) once routed
+};
+
+inline PacketMeta& meta(rte_mbuf* m) noexcept {
+  return *static_cast<PacketMeta*>(rte_mbuf_to_priv(m));
+}
+
+inline constexpr uint16_t kMbufPrivSize = RTE_ALIGN(sizeof(PacketMeta), RTE_MBUF_PRIV_ALIGN);
+
+// Network-order helpers; all addresses inside sluice are host order.
+inline uint32_t ip_src(const rte_ipv4_hdr* ip) noexcept {
+  return rte_be_to_cpu_32(ip->src_addr);
+}
+inline uint32_t ip_dst(const rte_ipv4_hdr* ip) noexcept {
+  return rte_be_to_cpu_32(ip->dst_addr);
+}
+
+// RFC 1624 incremental update of a 16-bit one's complement checksum when a
+// 16-bit word of the covered data changes from old_word to new_word (both in
+// network order, as stored in the packet).
+inline uint16_t csum_update16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept {
+  uint32_t sum = static_cast<uint16_t>(~csum) + static_cast<uint16_t>(~old_word) + new_word;
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// Decrements TTL and patches the header checksum in place.
+inline void ttl_decrement(rte_ipv4_hdr* ip) noexcept {
+  const uint16_t old_word = *reinterpret_cast<const uint16_t*>(&ip->time_to_live);
+  ip->time_to_live--;
+  const uint16_t new_word = *reinterpret_cast<const uint16_t*>(&ip->time_to_live);
+  ip->hdr_checksum = csum_update16(ip->hdr_checksum, old_word, new_word);
+}
+
+}  // namespace sluice

@@ -1,0 +1,92 @@
+#include "port.h"
+
+#include <rte_ethdev.h>
+
+#include <fmt/format.h>
+
+namespace sluice {
+
+namespace {
+
+bool fail(const PortInfo& p, const std::string& what, int rc, std::string* error) {
+  *error =
+      fmt::format("port {} ({}): {}: {}", p.name, p.driver, what, rte_strerror(rc < 0 ? -rc : rc));
+  return false;
+}
+
+}  // namespace
+
+bool port_by_name(const std::string& name, uint16_t* port) {
+  return rte_eth_dev_get_port_by_name(name.c_str(), port) == 0;
+}
+
+bool port_start(uint16_t port, const PortSetup& setup, PortInfo* info_out, std::string* error) {
+  PortInfo& p = *info_out;
+  p.id = port;
+  char name[RTE_ETH_NAME_MAX_LEN];
+  if (rte_eth_dev_get_name_by_port(port, name) == 0) p.name = name;
+  rte_eth_dev_info info{};
+  int rc = rte_eth_dev_info_get(port, &info);
+  if (rc != 0) return fail(p, "cannot read device info", rc, error);
+  p.driver = info.driver_name;
+
+  const uint16_t tx_needed = setup.workers + 1;
+  if (info.max_tx_queues < tx_needed) {
+    *error = fmt::format(
+        "port {} ({}): driver offers {} TX queue(s), sluice needs {} (one per worker and one "
+        "for the control thread)",
+        p.name, p.driver, info.max_tx_queues, tx_needed);
+    return false;
+  }
+  const bool fanout = p.driver == "net_af_packet";
+  p.rx_queues = fanout ? info.max_rx_queues : std::min<uint16_t>(setup.workers, info.max_rx_queues);
+  p.tx_queues = tx_needed;
+
+  rte_eth_conf conf{};
+  if (p.rx_queues > 1 && (info.flow_type_rss_offloads & RTE_ETH_RSS_IP) != 0) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & RTE_ETH_RSS_IP;
+    p.rss = true;
+  }
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
+    conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+  }
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+  }
+  rc = rte_eth_dev_configure(port, p.rx_queues, p.tx_queues, &conf);
+  if (rc != 0) return fail(p, "configure", rc, error);
+
+  uint16_t rx_desc = setup.rx_desc;
+  uint16_t tx_desc = setup.tx_desc;
+  rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &rx_desc, &tx_desc);
+  if (rc != 0) return fail(p, "adjust descriptors", rc, error);
+  const int socket = rte_eth_dev_socket_id(port);
+  for (uint16_t q = 0; q < p.rx_queues; q++) {
+    rte_eth_rxconf rxconf = info.default_rxconf;
+    rxconf.offloads = conf.rxmode.offloads;
+    rc = rte_eth_rx_queue_setup(port, q, rx_desc, socket, &rxconf, setup.pool);
+    if (rc != 0) return fail(p, fmt::format("RX queue {}", q), rc, error);
+  }
+  for (uint16_t q = 0; q < p.tx_queues; q++) {
+    rte_eth_txconf txconf = info.default_txconf;
+    txconf.offloads = conf.txmode.offloads;
+    rc = rte_eth_tx_queue_setup(port, q, tx_desc, socket, &txconf);
+    if (rc != 0) return fail(p, fmt::format("TX queue {}", q), rc, error);
+  }
+  // Virtual devices often cannot change MTU; the interface MTU is enforced by
+  // the pipeline either way.
+  (void)rte_eth_dev_set_mtu(port, setup.mtu);
+  rc = rte_eth_macaddr_get(port, &p.mac);
+  if (rc != 0) return fail(p, "read MAC address", rc, error);
+  rc = rte_eth_dev_start(port);
+  if (rc != 0) return fail(p, "start", rc, error);
+  return true;
+}
+
+void port_stop(uint16_t port) noexcept {
+  (void)rte_eth_dev_stop(port);
+  (void)rte_eth_dev_close(port);
+}
+
+}  // namespace sluice
