@@ -26,8 +26,10 @@ bool Ip4Forward::to_icmp_error(rte_mbuf* m, Drop why, uint8_t type, uint8_t code
 
 void Ip4Forward::process(uint8_t in, uint16_t rx_port, rte_mbuf** pkts, uint16_t n,
                          uint64_t now) noexcept {
+  static_assert(kBurst <= 32, "one bit per packet in `ours`");
   uint32_t dst[kBurst];
   uint64_t nh[kBurst];
+  uint32_t ours = 0;  // ICMP errors we made: they leave with their own TTL
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
@@ -35,19 +37,19 @@ void Ip4Forward::process(uint8_t in, uint16_t rx_port, rte_mbuf** pkts, uint16_t
     if (ip->time_to_live <= 1) {
       if (!to_icmp_error(m, Drop::ttl_expired, kIcmpTimeExceeded, 0, in, 0, now)) continue;
       ip = rte_pktmbuf_mtod(m, rte_ipv4_hdr*);
-    } else {
-      ttl_decrement(ip);
+      ours |= 1u << kept;
     }
     dst[kept] = ip_dst(ip);
     pkts[kept++] = m;
   }
   routes_.lookup(dst, nh, kept);
-  for (uint16_t i = 0; i < kept; i++)
-    emit(pkts[i], static_cast<uint32_t>(nh[i]), in, rx_port, now);
+  for (uint16_t i = 0; i < kept; i++) {
+    emit(pkts[i], static_cast<uint32_t>(nh[i]), in, rx_port, now, !(ours & (1u << i)));
+  }
 }
 
-void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port,
-                      uint64_t now) noexcept {
+void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, uint64_t now,
+                      bool transit) noexcept {
   if (nh == next_hop::kNone) {
     sink_.drop(m, Drop::no_route);
     return;
@@ -63,8 +65,8 @@ void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port,
     if (to_icmp_error(m, Drop::too_big, kIcmpDestUnreachable, kIcmpCodeFragNeeded, in, out.mtu,
                       now)) {
       // An ICMP error is at most 576 bytes: it never comes back here as too big.
-      emit(m, static_cast<uint32_t>(routes_.lookup(ip_dst(rte_pktmbuf_mtod(m, rte_ipv4_hdr*)))), in,
-           rx_port, now);
+      const uint32_t back = ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*));
+      emit(m, static_cast<uint32_t>(routes_.lookup(back)), in, rx_port, now, false);
     }
     return;
   }
@@ -79,6 +81,8 @@ void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port,
     sink_.punt(m, Punt::resolve, in, rx_port);
     return;
   }
+  // After the MTU check, so an ICMP error quotes the header as it arrived.
+  if (transit) ttl_decrement(rte_pktmbuf_mtod(m, rte_ipv4_hdr*));
   rte_ether_addr mac;
   NeighbourTable::unpack(word, &mac);
   if (!push_l2(m, out, mac, RTE_ETHER_TYPE_IPV4)) {
