@@ -29,7 +29,9 @@ void add_worker_counters(rte_tel_data* d, const WorkerCounters& c) {
   rte_tel_data_add_dict_u64(d, "dropped", dropped);
 }
 
-void add_drops(rte_tel_data* d, const WorkerCounters* one) {
+// DPDK 22.11 nests only arrays, so one worker's drops are flat keys
+// (key_prefix + reason) beside its other counters.
+void add_drops(rte_tel_data* d, const WorkerCounters* one, const char* key_prefix) {
   for (size_t i = 0; i < kDropCount; i++) {
     uint64_t v = 0;
     if (one != nullptr) {
@@ -38,7 +40,7 @@ void add_drops(rte_tel_data* d, const WorkerCounters* one) {
       for (const auto& wk : g_daemon->workers())
         v += wk->counters.drops[i].read();
     }
-    rte_tel_data_add_dict_u64(d, std::string(kDropInfo[i].name).c_str(), v);
+    rte_tel_data_add_dict_u64(d, (key_prefix + std::string(kDropInfo[i].name)).c_str(), v);
   }
 }
 
@@ -81,7 +83,7 @@ int stats(const char*, const char*, rte_tel_data* d) {
 
 int drops(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  add_drops(d, nullptr);
+  add_drops(d, nullptr, "");
   return 0;
 }
 
@@ -93,10 +95,7 @@ int worker(const char*, const char* params, rte_tel_data* d) {
   const WorkerCounters& c = g_daemon->workers()[k]->counters;
   rte_tel_data_start_dict(d);
   add_worker_counters(d, c);
-  rte_tel_data* dd = rte_tel_data_alloc();
-  rte_tel_data_start_dict(dd);
-  add_drops(dd, &c);
-  rte_tel_data_add_dict_container(d, "drops", dd, 0);
+  add_drops(d, &c, "drop_");
   return 0;
 }
 
