@@ -228,10 +228,13 @@ void Daemon::run(std::atomic<bool>& running) {
   RTE_LCORE_FOREACH_WORKER(lcore) {
     if (k == workers_.size()) break;
     launches[k] = Launch{workers_[k].get(), pipelines_[k].get(), &workers_running_};
-    if (rte_eal_remote_launch(launch_worker, &launches[k], lcore) != 0) {
-      throw std::runtime_error(fmt::format("cannot launch worker {} on lcore {}", k, lcore));
-    }
+    if (rte_eal_remote_launch(launch_worker, &launches[k], lcore) != 0) break;
     k++;
+  }
+  if (k != workers_.size()) {
+    workers_running_.store(false, std::memory_order_relaxed);
+    rte_eal_mp_wait_lcore();  // the ones already running stop before ports close
+    throw std::runtime_error(fmt::format("could launch only {} of {} workers", k, workers_.size()));
   }
 
   arp_->announce();
