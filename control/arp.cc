@@ -12,13 +12,6 @@ namespace {
 
 constexpr uint64_t kNever = std::numeric_limits<uint64_t>::max();
 
-uint16_t l2_len_of(const rte_mbuf* m) noexcept {
-  const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
-  return eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)
-             ? sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr)
-             : sizeof(rte_ether_hdr);
-}
-
 // A host address of the subnet: not ours, not the network or broadcast address.
 bool is_host(const Interface& ifc, uint32_t ip) noexcept {
   if (!ifc.on_link(ip) || ip == ifc.address) return false;

@@ -100,7 +100,9 @@ po::options_description describe() {
   po::options_description desc;
   for (const Option& o : kOptions) {
     if (o.multi) {
-      desc.add_options()(o.name, po::value<std::vector<std::string>>()->composing(), o.help);
+      // Not composing: a repeatable key given on the command line replaces the
+      // file's values instead of adding to them.
+      desc.add_options()(o.name, po::value<std::vector<std::string>>(), o.help);
     } else if (*o.def != '\0') {
       desc.add_options()(o.name, po::value<std::string>()->default_value(o.def), o.help);
     } else {
@@ -199,6 +201,14 @@ bool valid_port_spec(const std::string& spec) {
   return std::regex_match(spec, pci) || std::regex_match(spec, vdev);
 }
 
+// A host of the interface's subnet: not its own address, not the network
+// or broadcast address (except on /31 linknets, RFC 3021).
+bool is_host(const InterfaceConfig& ifc, uint32_t ip) {
+  const uint32_t mask = mask_of(ifc.prefix_len);
+  if ((ip & mask) != (ifc.address & mask) || ip == ifc.address) return false;
+  return ifc.prefix_len >= 31 || ((ip & ~mask) != 0 && (ip | mask) != ~uint32_t{0});
+}
+
 InterfaceConfig read_interface(const Reader& r, const std::string& side) {
   InterfaceConfig ifc;
   const std::string akey = side + ".address";
@@ -226,7 +236,8 @@ InterfaceConfig read_interface(const Reader& r, const std::string& side) {
     }
   }
   ifc.vlan = static_cast<uint16_t>(r.number(side + ".vlan", 0, 4094));
-  ifc.mtu = static_cast<uint16_t>(r.number(side + ".mtu", 68, 9000));
+  // 576: every IPv4 link carries it (RFC 791), and so does every ICMP error.
+  ifc.mtu = static_cast<uint16_t>(r.number(side + ".mtu", 576, 9000));
   if (r.has(side + ".mac")) ifc.mac = parse_mac(side + ".mac", r.str(side + ".mac"));
 
   const std::string nkey = side + ".neighbour";
@@ -237,7 +248,7 @@ InterfaceConfig read_interface(const Reader& r, const std::string& side) {
     if (!parse_ip(text.substr(0, space), &n.ip)) throw ConfigError(nkey, text, "bad IP address");
     const auto mac_start = text.find_first_not_of(" \t", space);
     n.mac = parse_mac(nkey, text.substr(mac_start));
-    if ((n.ip & mask) != (ifc.address & mask) || n.ip == ifc.address) {
+    if (!is_host(ifc, n.ip)) {
       throw ConfigError(nkey, text, "address is not a host of the " + side + " subnet");
     }
     ifc.neighbours.push_back(n);
@@ -245,16 +256,19 @@ InterfaceConfig read_interface(const Reader& r, const std::string& side) {
   return ifc;
 }
 
-bool on_link(const InterfaceConfig& ifc, uint32_t ip) {
-  const uint32_t mask = mask_of(ifc.prefix_len);
-  return (ip & mask) == (ifc.address & mask) && ip != ifc.address;
-}
-
 Config read_config(const Reader& r, std::vector<std::string>* warnings) {
   Config c;
   c.cores = r.str("eal.cores");
-  if (c.cores != "auto" && !std::regex_match(c.cores, std::regex(R"(^\d+(,\d+)*$)"))) {
-    throw ConfigError("eal.cores", c.cores, "expected auto or a comma-separated list of CPUs");
+  if (c.cores != "auto") {
+    std::stringstream in(c.cores);
+    for (std::string cpu; std::getline(in, cpu, ',');) {
+      unsigned n = 0;
+      const auto [end, ec] = std::from_chars(cpu.data(), cpu.data() + cpu.size(), n);
+      if (cpu.empty() || ec != std::errc() || end != cpu.data() + cpu.size() || n >= 4096) {
+        throw ConfigError("eal.cores", c.cores,
+                          "expected auto or a comma-separated list of CPU numbers below 4096");
+      }
+    }
   }
   c.memory_mb = r.number("eal.memory-mb", 64, 1 << 20);
   c.hugepages = r.choice("eal.hugepages", {"auto", "yes", "no"});
@@ -289,10 +303,11 @@ Config read_config(const Reader& r, std::vector<std::string>* warnings) {
                       "overlaps the inside subnet " + r.str("inside.address"));
   }
   std::set<std::string> seen;
-  for (const auto* ifc : {&c.inside, &c.outside}) {
-    for (const std::string& p : ifc->ports) {
-      const std::string dev = p.substr(0, p.find(','));
-      if (!seen.insert(dev).second) throw ConfigError("port", p, "device used twice");
+  for (const char* side : {"inside", "outside"}) {
+    for (const std::string& p : (side[0] == 'i' ? c.inside : c.outside).ports) {
+      if (!seen.insert(p.substr(0, p.find(','))).second) {
+        throw ConfigError(std::string(side) + ".port", p, "device used twice");
+      }
     }
   }
 
@@ -317,7 +332,7 @@ Config read_config(const Reader& r, std::vector<std::string>* warnings) {
     if (!parse_ip(m[2], &route.gateway)) {
       throw ConfigError("routes.static", text, "gateway is not an IPv4 address");
     }
-    if (!on_link(c.inside, route.gateway) && !on_link(c.outside, route.gateway)) {
+    if (!is_host(c.inside, route.gateway) && !is_host(c.outside, route.gateway)) {
       throw ConfigError("routes.static", text,
                         "gateway is not a host of the inside or outside subnet");
     }

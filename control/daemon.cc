@@ -191,7 +191,7 @@ void Daemon::answer_echo(rte_mbuf* m, uint64_t now_tsc) {
   const Interface& ifc = tables_.ifaces[pm.iface];
   const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
   const rte_ether_addr requester = eth->src_addr;
-  rte_pktmbuf_adj(m, ifc.l2_len());
+  rte_pktmbuf_adj(m, l2_len_of(m));
   const auto* ip = rte_pktmbuf_mtod(m, const rte_ipv4_hdr*);
   const uint32_t total = rte_be_to_cpu_16(ip->total_length);
   if (rte_pktmbuf_pkt_len(m) > total) rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - total);

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -46,8 +47,14 @@ EalPlan plan_eal(const Config& c, const std::vector<unsigned>& cpus, unsigned fr
     }
   } else {
     std::stringstream in(c.cores);
-    for (std::string item; std::getline(in, item, ',');)
-      pin.push_back(std::stoul(item));
+    for (std::string item; std::getline(in, item, ',');) {
+      unsigned cpu = 0;
+      const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), cpu);
+      if (item.empty() || ec != std::errc() || end != item.data() + item.size() || cpu >= 4096) {
+        throw ConfigError("eal.cores", c.cores, "CPU numbers are whole numbers below 4096");
+      }
+      pin.push_back(cpu);
+    }
     if (pin.size() != lcores) {
       throw ConfigError("eal.cores", c.cores,
                         fmt::format("lists {} CPU(s); control + {} workers need exactly {}",

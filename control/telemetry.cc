@@ -19,6 +19,7 @@ void add_worker_counters(rte_tel_data* d, const WorkerCounters& c) {
   rte_tel_data_add_dict_u64(d, "forwarded", c.forwarded.read());
   rte_tel_data_add_dict_u64(d, "punted", c.punted.read());
   rte_tel_data_add_dict_u64(d, "icmp_errors_sent", c.icmp_errors_sent.read());
+  rte_tel_data_add_dict_u64(d, "icmp_errors_suppressed", c.icmp_errors_suppressed.read());
   rte_tel_data_add_dict_u64(d, "busy_polls", c.busy_polls.read());
   rte_tel_data_add_dict_u64(d, "idle_polls", c.idle_polls.read());
   rte_tel_data_add_dict_u64(d, "busy_cycles", c.busy_cycles.read());
@@ -54,6 +55,7 @@ int stats(const char*, const char*, rte_tel_data* d) {
     sum.forwarded.add(c.forwarded.read());
     sum.punted.add(c.punted.read());
     sum.icmp_errors_sent.add(c.icmp_errors_sent.read());
+    sum.icmp_errors_suppressed.add(c.icmp_errors_suppressed.read());
     sum.busy_polls.add(c.busy_polls.read());
     sum.idle_polls.add(c.idle_polls.read());
     sum.busy_cycles.add(c.busy_cycles.read());

@@ -38,7 +38,6 @@ namespace sluice {
   X(punt_ring_full, "punt-ring-full", "frame for the control thread, its ring was full")       \
   X(tx_full, "tx-full", "the transmit queue did not take the packet")                          \
   X(no_headroom, "no-headroom", "mbuf without room for the L2 header (driver bug)")            \
-  X(icmp_rate_limited, "icmp-rate-limited", "ICMP error suppressed by the rate limit")         \
   X(too_big, "too-big", "larger than the egress MTU (ICMP frag-needed sent if DF)")
 
 enum class Drop : uint8_t {
@@ -80,9 +79,10 @@ struct alignas(64) WorkerCounters {
   Counter forwarded;
   Counter punted;
   Counter icmp_errors_sent;
-  Counter busy_polls;   // polls that returned at least one packet
-  Counter idle_polls;   // polls that returned nothing
-  Counter busy_cycles;  // TSC cycles spent in polls that returned packets
+  Counter icmp_errors_suppressed;  // by the rate limit (the packet is counted as a drop)
+  Counter busy_polls;              // polls that returned at least one packet
+  Counter idle_polls;              // polls that returned nothing
+  Counter busy_cycles;             // TSC cycles spent in polls that returned packets
   Counter idle_cycles;
   std::array<Counter, kDropCount> drops;
 

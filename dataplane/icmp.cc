@@ -36,6 +36,7 @@ uint16_t checksum(const rte_mbuf* m, uint32_t off, uint32_t len) noexcept {
 }  // namespace
 
 bool icmp_error_allowed(const rte_ipv4_hdr* ip) noexcept {
+  if (is_martian(ip_src(ip))) return false;
   if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK)) return false;
   if (ip->next_proto_id == IPPROTO_ICMP) {
     const uint32_t ihl = rte_ipv4_hdr_len(ip);

@@ -13,7 +13,8 @@ bool Ip4Forward::to_icmp_error(rte_mbuf* m, Drop why, uint8_t type, uint8_t code
     return false;
   }
   if (!icmp_limit_.take(now)) {
-    sink_.drop(m, Drop::icmp_rate_limited);
+    sink_.counters.icmp_errors_suppressed.add();
+    rte_pktmbuf_free(m);
     return false;
   }
   if (!make_icmp_error(m, type, code, ifaces_[in].address, mtu)) {
@@ -64,12 +65,16 @@ void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, ui
     }
     if (to_icmp_error(m, Drop::too_big, kIcmpDestUnreachable, kIcmpCodeFragNeeded, in, out.mtu,
                       now)) {
-      // An ICMP error is at most 576 bytes: it never comes back here as too big.
+      // An ICMP error is at most 576 bytes and MTUs are at least 576: it never
+      // comes back here as too big.
       const uint32_t back = ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*));
       emit(m, static_cast<uint32_t>(routes_.lookup(back)), in, rx_port, now, false);
     }
     return;
   }
+  // After the MTU check, so an ICMP error quotes the header as it arrived;
+  // before the neighbour, so a packet held for ARP leaves with TTL - 1 too.
+  if (transit) ttl_decrement(rte_pktmbuf_mtod(m, rte_ipv4_hdr*));
   const uint32_t host = next_hop::is_connected(nh) ? ip_dst(ip) - out.network : next_hop::host(nh);
   const uint64_t word = out.neighbours.load(host);
   if (!(word & NeighbourTable::kValid)) {
@@ -81,8 +86,6 @@ void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, ui
     sink_.punt(m, Punt::resolve, in, rx_port);
     return;
   }
-  // After the MTU check, so an ICMP error quotes the header as it arrived.
-  if (transit) ttl_decrement(rte_pktmbuf_mtod(m, rte_ipv4_hdr*));
   rte_ether_addr mac;
   NeighbourTable::unpack(word, &mac);
   if (!push_l2(m, out, mac, RTE_ETHER_TYPE_IPV4)) {

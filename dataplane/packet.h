@@ -43,6 +43,21 @@ inline uint32_t ip_dst(const rte_ipv4_hdr* ip) noexcept {
   return rte_be_to_cpu_32(ip->dst_addr);
 }
 
+// 0/8, 127/8, and everything from 224/4 up (multicast, class E, broadcast):
+// never a valid source, never a destination sluice forwards to.
+constexpr bool is_martian(uint32_t ip) noexcept {
+  const uint32_t first = ip >> 24;
+  return first == 0 || first == 127 || first >= 224;
+}
+
+// Length of the Ethernet header (with its 802.1Q tag, if any) of a frame.
+inline uint16_t l2_len_of(const rte_mbuf* m) noexcept {
+  const auto* eth = rte_pktmbuf_mtod(m, const rte_ether_hdr*);
+  return eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)
+             ? sizeof(rte_ether_hdr) + sizeof(rte_vlan_hdr)
+             : sizeof(rte_ether_hdr);
+}
+
 // RFC 1624 incremental update of a 16-bit one's complement checksum when a
 // 16-bit word of the covered data changes from old_word to new_word (both in
 // network order, as stored in the packet).

@@ -28,12 +28,6 @@ constexpr Verdict punted(Punt why) noexcept {
   return {Kind::punt, Drop::count, why, 0};
 }
 
-// 0/8, 127/8, and everything from 224/4 up (multicast, class E, broadcast).
-constexpr bool martian(uint32_t ip) noexcept {
-  const uint32_t first = ip >> 24;
-  return first == 0 || first == 127 || first >= 224;
-}
-
 Verdict classify_ipv4(const Interfaces& ifaces, const ParseConfig& cfg, const rte_mbuf* m,
                       uint16_t l2) noexcept {
   const uint32_t seg_len = rte_pktmbuf_data_len(m);
@@ -52,8 +46,8 @@ Verdict classify_ipv4(const Interfaces& ifaces, const ParseConfig& cfg, const rt
 
   const uint32_t src = ip_src(ip);
   const uint32_t dst = ip_dst(ip);
-  if (martian(src)) return dropped(Drop::martian_source);
-  if (martian(dst)) return dropped(Drop::martian_destination);
+  if (is_martian(src)) return dropped(Drop::martian_source);
+  if (is_martian(dst)) return dropped(Drop::martian_destination);
   for (const Interface& i : ifaces) {
     if (src == i.address) return dropped(Drop::martian_source);
     if (dst == i.address) {
@@ -70,8 +64,9 @@ Verdict classify_ipv4(const Interfaces& ifaces, const ParseConfig& cfg, const rt
       }
       return dropped(Drop::local_unsupported);
     }
-    if (i.prefix_len < 31 && (dst == i.broadcast() || dst == i.network)) {
-      return dropped(Drop::martian_destination);
+    if (i.prefix_len < 31) {
+      if (src == i.broadcast() || src == i.network) return dropped(Drop::martian_source);
+      if (dst == i.broadcast() || dst == i.network) return dropped(Drop::martian_destination);
     }
   }
   return forward(l2);
@@ -136,6 +131,11 @@ uint16_t parse_stage(const Interfaces& ifaces, const ParseConfig& cfg, uint8_t i
         sink.drop(m, v.drop);
         break;
       case Kind::punt:
+        // Control answers from the frame as received: put back a tag the NIC took off.
+        if ((m->ol_flags & RTE_MBUF_F_RX_VLAN_STRIPPED) && rte_vlan_insert(&m) != 0) {
+          sink.drop(m, Drop::no_headroom);
+          break;
+        }
         sink.punt(m, v.punt, in, rx_port);
         break;
       case Kind::forward: {
