@@ -386,19 +386,25 @@ std::vector<BadCase> bad_cases() {
   };
 }
 
+// Runs load and checks it throws a ConfigError whose message has every part.
+template <typename Load>
+void check_refused(Load load, const std::vector<std::string>& message) {
+  bool threw = false;
+  try {
+    load();
+  } catch (const ConfigError& e) {
+    threw = true;
+    const std::string what = e.what();
+    for (const std::string& part : message)
+      CHECK_THAT(what, Catch::Contains(part));
+  }
+  CHECK(threw);
+}
+
 TEST_CASE("config: bad input is refused naming the key and the reason", "[config]") {
   for (const BadCase& c : bad_cases()) {
     DYNAMIC_SECTION(c.description) {
-      bool threw = false;
-      try {
-        load(c.options);
-      } catch (const ConfigError& e) {
-        threw = true;
-        const std::string what = e.what();
-        for (const std::string& part : c.message)
-          CHECK_THAT(what, Catch::Contains(part));
-      }
-      CHECK(threw);
+      check_refused([&] { load(c.options); }, c.message);
     }
   }
 }
@@ -408,16 +414,7 @@ TEST_CASE("config: the same errors from an INI file", "[config]") {
   for (const BadCase& c : bad_cases()) {
     DYNAMIC_SECTION(c.description) {
       TempFile file(as_ini(c.options));
-      bool threw = false;
-      try {
-        load_argv({"--config", file.path()});
-      } catch (const ConfigError& e) {
-        threw = true;
-        const std::string what = e.what();
-        for (const std::string& part : c.message)
-          CHECK_THAT(what, Catch::Contains(part));
-      }
-      CHECK(threw);
+      check_refused([&] { load_argv({"--config", file.path()}); }, c.message);
     }
   }
 }
@@ -525,8 +522,7 @@ TEST_CASE("config: network and broadcast addresses are not hosts", "[config]") {
 // `sluice -c reference.conf --routes.static='0.0.0.0/0 via 192.0.2.9'` fails
 // with "prefix given twice" and `--inside.port=X` adds a member port to the
 // file's instead of replacing it.
-TEST_CASE("config: a repeatable key on the command line replaces the file's",
-          "[config]") {
+TEST_CASE("config: a repeatable key on the command line replaces the file's", "[config]") {
   TempFile file(as_ini(minimal()));
   Invocation inv;
   CHECK_NOTHROW(inv = load_argv({"-c", file.path(), "--inside.port=net_tap0"}));
