@@ -86,7 +86,7 @@ void Arp::on_frame(uint8_t iface, uint16_t rx_port, rte_mbuf* m, uint64_t now_ms
     rte_pktmbuf_free(m);
     return;
   }
-  const bool from_host = is_host(ifc, sender) && rte_is_unicast_ether_addr(&sender_mac);
+  const bool from_host = is_host(ifc, sender) && rte_is_valid_assigned_ether_addr(&sender_mac);
   if (op == RTE_ARP_OP_REQUEST && target == ifc.address) {
     c_.arp_requests_in.add();
     if (from_host) learn(iface, sender, sender_mac, true, now_ms);

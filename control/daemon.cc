@@ -265,7 +265,7 @@ void Daemon::run(std::atomic<bool>& running) {
 }
 
 void Daemon::print_summary() const {
-  uint64_t rx = 0, tx = 0, fwd = 0, punted = 0, icmp = 0;
+  uint64_t rx = 0, tx = 0, fwd = 0, punted = 0, icmp = 0, suppressed = 0;
   std::array<uint64_t, kDropCount> drops{};
   for (const auto& wk : workers_) {
     rx += wk->counters.rx_packets.read();
@@ -273,21 +273,23 @@ void Daemon::print_summary() const {
     fwd += wk->counters.forwarded.read();
     punted += wk->counters.punted.read();
     icmp += wk->counters.icmp_errors_sent.read();
+    suppressed += wk->counters.icmp_errors_suppressed.read();
     for (size_t i = 0; i < kDropCount; i++)
       drops[i] += wk->counters.drops[i].read();
   }
-  fmt::print("sluice: workers rx {} tx {} forwarded {} punted {} icmp-errors {}\n", rx, tx, fwd,
-             punted, icmp);
+  fmt::print(
+      "sluice: workers rx {} tx {} forwarded {} punted {} icmp-errors {} icmp-suppressed {}\n", rx,
+      tx, fwd, punted, icmp, suppressed);
   for (size_t i = 0; i < kDropCount; i++) {
     if (drops[i] != 0) fmt::print("sluice: drop {:<22} {}\n", kDropInfo[i].name, drops[i]);
   }
   const ControlCounters& c = counters_;
   fmt::print(
       "sluice: control arp requests in {} out {}, replies in {} out {}, resolved {} failed {}, "
-      "echo replies {}\n",
+      "held for arp sent {} dropped {}, echo replies {}\n",
       c.arp_requests_in.read(), c.arp_requests_out.read(), c.arp_replies_in.read(),
       c.arp_replies_out.read(), c.neighbours_resolved.read(), c.neighbours_failed.read(),
-      c.echo_replies.read());
+      c.resolve_sent.read(), c.resolve_dropped.read(), c.echo_replies.read());
   for (const PortInfo& p : ports_) {
     rte_eth_stats s{};
     if (rte_eth_stats_get(p.id, &s) != 0) continue;

@@ -5,6 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -23,19 +27,40 @@ void on_signal(int) {
   g_running.store(false, std::memory_order_relaxed);
 }
 
+// True when a process already answers on this prefix's telemetry socket:
+// a second sluice would start, but every tool would keep talking to the first.
+bool prefix_in_use(const std::string& prefix) {
+  const std::string path = "/var/run/dpdk/" + prefix + "/dpdk_telemetry.v2";
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return false;
+  path.copy(addr.sun_path, path.size());
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  if (fd < 0) return false;
+  const bool answered = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return answered;
+}
+
+constexpr const char* kUsage =
+    "Usage: sluice -c FILE [--section.key=value ...]\n"
+    "       sluice --check-config FILE\n"
+    "       sluice --help\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace sluice;
+  if (argc < 2) {
+    fmt::print(stderr, "{}", kUsage);
+    return 2;
+  }
   Invocation inv;
   EalPlan plan;
   try {
     inv = load_config(argc, argv);
     if (inv.action == Action::help) {
-      fmt::print(
-          "Usage: sluice -c FILE [--section.key=value ...]\n       sluice --check-config "
-          "FILE\n\n{}",
-          options_help());
+      fmt::print("{}\n{}", kUsage, options_help());
       return 0;
     }
     if (inv.action == Action::version) {
@@ -56,6 +81,13 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (prefix_in_use(inv.config.prefix)) {
+    fmt::print(stderr,
+               "sluice: eal.prefix = '{}': another DPDK process already runs with this prefix "
+               "(its telemetry socket answers); stop it or choose another prefix\n",
+               inv.config.prefix);
+    return 1;
+  }
   std::vector<char*> args;
   for (auto& a : plan.args)
     args.push_back(a.data());

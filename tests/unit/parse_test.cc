@@ -353,8 +353,7 @@ TEST_CASE("parse_stage: a full punt ring is a counted drop", "[parse]") {
 // BUG (dataplane/parse.cc, classify_ipv4): only the destination is checked
 // against the subnets' network and broadcast addresses; a frame from
 // 10.16.1.255 is forwarded.
-TEST_CASE("parse_stage: a directed broadcast of our subnet is a martian source",
-          "[parse]") {
+TEST_CASE("parse_stage: a directed broadcast of our subnet is a martian source", "[parse]") {
   LeakCheck leaks;
   Interfaces ifaces = reference_interfaces();
   WorkerCounters counters;
