@@ -1,0 +1,132 @@
+#!/usr/bin/python3
+"""Checks the counter identities the sluice code guarantees, on live telemetry.
+
+  invariants.py -p PREFIX [--tries 15]
+  invariants.py --summary LOGFILE
+
+The second form checks the same identities (all but the last, which needs
+counters the summary does not print) on the summary sluice prints when it
+exits, where they must hold exactly: the workers have stopped.
+
+Every packet a worker receives ends in exactly one place: sent, dropped for a
+reason, or punted to control. Two exceptions are counted twice and corrected
+for: a packet the worker turned into an ICMP error (counted under its drop
+reason, then forwarded or dropped again as the error; icmp_errors_sent), and,
+in builds that had the drop reason icmp-rate-limited, an ICMP error
+suppressed by the rate limit (its reason and icmp-rate-limited; now it is
+icmp_errors_suppressed, not a drop). A forwarded packet the TX queue refused is counted in
+forwarded and tx-full. So, when nothing is in flight:
+
+  rx_packets == forwarded + punted + dropped - tx-full - icmp_errors_sent - icmp-rate-limited
+  forwarded  == tx_packets + tx-full
+  rx_packets == sum over ports of ethdev ipackets
+  sum over ports of ethdev opackets == tx_packets + arp_requests_out + arp_replies_out
+                                     + echo_replies + resolve_sent - control_tx_failed
+
+A snapshot is several telemetry reads, so a packet arriving in between makes
+it inconsistent: the check is retried (--tries, 0.2 s apart) until one quiet
+snapshot satisfies all four; exit 0 then, 1 if none did (the last is shown).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from telemetry import Telemetry  # noqa: E402
+
+
+def snapshot(tel):
+    stats = tel.query("/sluice/stats")
+    # Reasons are spelt with '-' (as in the exit summary); accept '_' too.
+    drops = {k.replace("_", "-"): v for k, v in tel.query("/sluice/drops").items()}
+    ports = [tel.query(f"/ethdev/stats,{p}") for p in tel.query("/ethdev/list")]
+    return stats, drops, ports
+
+
+def check(stats, drops, ports, control=True):
+    s = stats
+    drops = dict(drops)
+    for k in ("tx-full", "icmp-rate-limited"):
+        drops.setdefault(k, 0)
+    rows = []
+    lhs = s["rx_packets"]
+    rhs = (s["forwarded"] + s["punted"] + s["dropped"] - drops["tx-full"] - s["icmp_errors_sent"]
+           - drops["icmp-rate-limited"])
+    rows.append(("rx_packets == forwarded + punted + dropped - tx-full - icmp_errors_sent"
+                 " - icmp-rate-limited", lhs, rhs))
+    rows.append(("forwarded == tx_packets + tx-full", s["forwarded"], s["tx_packets"] + drops["tx-full"]))
+    rows.append(("dropped == sum of /sluice/drops", s["dropped"], sum(drops.values())))
+    rows.append(("rx_packets == sum of ethdev ipackets", s["rx_packets"], sum(p["ipackets"] for p in ports)))
+    if not control:
+        return rows
+    control = (s["arp_requests_out"] + s["arp_replies_out"] + s["echo_replies"] + s["resolve_sent"]
+               - s["control_tx_failed"])
+    rows.append(("sum of ethdev opackets == tx_packets + control frames sent",
+                 sum(p["opackets"] for p in ports), s["tx_packets"] + control))
+    return rows
+
+
+def parse_summary(path):
+    """The exit summary as (stats, drops, ports), in telemetry's names."""
+    stats, drops, ports = None, {}, []
+    with open(path) as f:
+        for line in f:
+            w = line.split()
+            if w[:2] == ["sluice:", "workers"]:
+                v = dict(zip(w[2::2], (int(x) for x in w[3::2])))
+                stats = {"rx_packets": v["rx"], "tx_packets": v["tx"], "forwarded": v["forwarded"],
+                         "punted": v["punted"], "icmp_errors_sent": v["icmp-errors"]}
+            elif w[:2] == ["sluice:", "drop"]:
+                drops[w[2]] = int(w[3])
+            elif w[:2] == ["sluice:", "port"]:
+                ports.append({"ipackets": int(w[w.index("rx") + 1]),
+                              "opackets": int(w[w.index("tx") + 1])})
+    if stats is None:
+        raise ValueError(f"{path}: no exit summary ('sluice: workers ...')")
+    stats["dropped"] = sum(drops.values())
+    for k in ("tx-full", "icmp-rate-limited"):
+        drops.setdefault(k, 0)
+    return stats, drops, ports
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-p", "--prefix")
+    ap.add_argument("--summary", metavar="LOGFILE")
+    ap.add_argument("--tries", type=int, default=15)
+    a = ap.parse_args()
+    if a.summary:
+        try:
+            rows = check(*parse_summary(a.summary), control=False)
+        except (OSError, ValueError, KeyError) as e:
+            print(f"invariants.py: {e}", file=sys.stderr)
+            return 1
+        ok = True
+        for what, l, r in rows:
+            print(f"{'ok ' if l == r else 'BAD'} {what}: {l} vs {r}")
+            ok = ok and l == r
+        return 0 if ok else 1
+    if not a.prefix:
+        ap.error("-p PREFIX or --summary LOGFILE")
+    try:
+        tel = Telemetry(a.prefix)
+        for attempt in range(a.tries):
+            rows = check(*snapshot(tel))
+            if all(l == r for _, l, r in rows):
+                break
+            time.sleep(0.2)
+        tel.close()
+    except (OSError, ValueError, KeyError) as e:
+        print(f"invariants.py: {e}", file=sys.stderr)
+        return 1
+    ok = True
+    for what, l, r in rows:
+        print(f"{'ok ' if l == r else 'BAD'} {what}: {l} vs {r}")
+        ok = ok and l == r
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
