@@ -91,6 +91,13 @@ def parse_summary(path):
     return stats, drops, ports
 
 
+def report(rows):
+    """Prints each identity; 0 when all hold."""
+    for what, l, r in rows:
+        print(f"{'ok ' if l == r else 'BAD'} {what}: {l} vs {r}")
+    return 0 if all(l == r for _, l, r in rows) else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-p", "--prefix")
@@ -103,11 +110,7 @@ def main():
         except (OSError, ValueError, KeyError) as e:
             print(f"invariants.py: {e}", file=sys.stderr)
             return 1
-        ok = True
-        for what, l, r in rows:
-            print(f"{'ok ' if l == r else 'BAD'} {what}: {l} vs {r}")
-            ok = ok and l == r
-        return 0 if ok else 1
+        return report(rows)
     if not a.prefix:
         ap.error("-p PREFIX or --summary LOGFILE")
     try:
@@ -121,11 +124,7 @@ def main():
     except (OSError, ValueError, KeyError) as e:
         print(f"invariants.py: {e}", file=sys.stderr)
         return 1
-    ok = True
-    for what, l, r in rows:
-        print(f"{'ok ' if l == r else 'BAD'} {what}: {l} vs {r}")
-        ok = ok and l == r
-    return 0 if ok else 1
+    return report(rows)
 
 
 if __name__ == "__main__":

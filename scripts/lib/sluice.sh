@@ -296,6 +296,15 @@ EOF
 # sl_start [ARGS...]: starts sluice in the sluice namespace with $SL_CONF (default
 # $SL_TMP/sluice.conf, written by sl_config if missing) and waits until it
 # says it is running and its telemetry answers. Output: $SL_TMP/sluice.log.
+# The usual opening of a test: names and cleanup, the binary, the topology
+# and sluice started with any extra options given; fails the test otherwise.
+sl_up() {
+  sl_init
+  sl_require_binary
+  sl_topology || { sl_fail "topology"; sl_finish; }
+  sl_start "$@" || { sl_fail "sluice starts"; sl_finish; }
+}
+
 sl_start() {
   local i
   SL_CONF=${SL_CONF:-$SL_TMP/sluice.conf}

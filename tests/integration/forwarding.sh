@@ -13,10 +13,7 @@
 #    hold on live telemetry and exactly on the exit summary, no drops.
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
-sl_init
-sl_require_binary
-sl_topology || { sl_fail "topology"; sl_finish; }
-sl_start || { sl_fail "sluice starts"; sl_finish; }
+sl_up
 sl_pass "sluice starts"
 
 # --- ping and TTL ----------------------------------------------------------------

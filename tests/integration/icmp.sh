@@ -20,10 +20,7 @@
 #    fragments before sluice sees them, so they are dropped as too-big.
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
-sl_init
-sl_require_binary
-sl_topology || { sl_fail "topology"; sl_finish; }
-sl_start --outside.mtu=1400 || { sl_fail "sluice starts"; sl_finish; }
+sl_up --outside.mtu=1400
 sl_cli ping -c 1 -W 2 "$SL_SRV_IP" >/dev/null 2>&1 # ARP both sides
 
 # TTL 1 makes the drop reason show up in telemetry; read it with a fallback of 0

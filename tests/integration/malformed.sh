@@ -16,10 +16,7 @@
 # Fuzzing runs on a second instance so it cannot blur those totals.
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
-sl_init
-sl_require_binary
-sl_topology || { sl_fail "topology"; sl_finish; }
-sl_start || { sl_fail "sluice starts"; sl_finish; }
+sl_up
 sl_cli ping -c 1 -W 2 "$SL_SRV_IP" >/dev/null 2>&1 # ARP both sides
 mac_in=$(sl_mac "$SL_NS_SLU" "$SL_IF_IN")
 drop_or() { sl_drop "$1" 2>/dev/null || echo "${2:-missing}"; }
