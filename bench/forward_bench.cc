@@ -138,7 +138,7 @@ int bench(uint64_t packets, int trials, const std::string& json) {
     }
     io.push_back(double(rte_rdtsc_precise() - start) / (bursts * kBurst));
 
-    const uint64_t forwarded_before = w.counters.forwarded.read();
+    const uint64_t forwarded_before = w.counters.forwarded();
     start = rte_rdtsc_precise();
     for (uint64_t b = 0; b < bursts; b++) {
       if (!fill(pool, frames, next, pkts)) return 1;
@@ -146,7 +146,7 @@ int bench(uint64_t packets, int trials, const std::string& json) {
       w.tx.flush();
     }
     fwd.push_back(double(rte_rdtsc_precise() - start) / (bursts * kBurst));
-    if (w.counters.forwarded.read() - forwarded_before != bursts * kBurst) {
+    if (w.counters.forwarded() - forwarded_before != bursts * kBurst) {
       std::fprintf(stderr, "forward pipeline did not forward every packet\n");
       return 1;
     }

@@ -265,23 +265,15 @@ void Daemon::run(std::atomic<bool>& running) {
 }
 
 void Daemon::print_summary() const {
-  uint64_t rx = 0, tx = 0, fwd = 0, punted = 0, icmp = 0, suppressed = 0;
-  std::array<uint64_t, kDropCount> drops{};
-  for (const auto& wk : workers_) {
-    rx += wk->counters.rx_packets.read();
-    tx += wk->counters.tx_packets.read();
-    fwd += wk->counters.forwarded.read();
-    punted += wk->counters.punted.read();
-    icmp += wk->counters.icmp_errors_sent.read();
-    suppressed += wk->counters.icmp_errors_suppressed.read();
-    for (size_t i = 0; i < kDropCount; i++)
-      drops[i] += wk->counters.drops[i].read();
-  }
+  WorkerTotals t;
+  for (const auto& wk : workers_)
+    t += wk->counters;
   fmt::print(
-      "sluice: workers rx {} tx {} forwarded {} punted {} icmp-errors {} icmp-suppressed {}\n", rx,
-      tx, fwd, punted, icmp, suppressed);
+      "sluice: workers rx {} tx {} forwarded {} punted {} icmp-errors {} icmp-suppressed {}\n",
+      t.rx_packets, t.tx_packets, t.forwarded, t.punted, t.icmp_errors_sent,
+      t.icmp_errors_suppressed);
   for (size_t i = 0; i < kDropCount; i++) {
-    if (drops[i] != 0) fmt::print("sluice: drop {:<22} {}\n", kDropInfo[i].name, drops[i]);
+    if (t.drops[i] != 0) fmt::print("sluice: drop {:<22} {}\n", kDropInfo[i].name, t.drops[i]);
   }
   const ControlCounters& c = counters_;
   fmt::print(

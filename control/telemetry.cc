@@ -39,58 +39,40 @@ int finish() {
   return rc;
 }
 
-void add_worker_counters(rte_tel_data* d, const WorkerCounters& c) {
-  put(d, "rx_packets", c.rx_packets.read());
-  put(d, "tx_packets", c.tx_packets.read());
-  put(d, "forwarded", c.forwarded.read());
-  put(d, "punted", c.punted.read());
-  put(d, "icmp_errors_sent", c.icmp_errors_sent.read());
-  put(d, "icmp_errors_suppressed", c.icmp_errors_suppressed.read());
-  put(d, "busy_polls", c.busy_polls.read());
-  put(d, "idle_polls", c.idle_polls.read());
-  put(d, "busy_cycles", c.busy_cycles.read());
-  put(d, "idle_cycles", c.idle_cycles.read());
-  uint64_t dropped = 0;
-  for (const Counter& x : c.drops)
-    dropped += x.read();
-  put(d, "dropped", dropped);
+// One worker's counters, or all workers' summed.
+WorkerTotals totals(const WorkerCounters* one) {
+  WorkerTotals t;
+  if (one != nullptr) return t += *one;
+  for (const auto& wk : g_daemon->workers())
+    t += wk->counters;
+  return t;
+}
+
+void add_totals(rte_tel_data* d, const WorkerTotals& t) {
+  put(d, "rx_packets", t.rx_packets);
+  put(d, "tx_packets", t.tx_packets);
+  put(d, "forwarded", t.forwarded);
+  put(d, "punted", t.punted);
+  put(d, "icmp_errors_sent", t.icmp_errors_sent);
+  put(d, "icmp_errors_suppressed", t.icmp_errors_suppressed);
+  put(d, "busy_polls", t.busy_polls);
+  put(d, "idle_polls", t.idle_polls);
+  put(d, "busy_cycles", t.busy_cycles);
+  put(d, "idle_cycles", t.idle_cycles);
+  put(d, "dropped", t.dropped);
 }
 
 // DPDK 22.11 nests only arrays, so one worker's drops are flat keys
 // (key_prefix + reason) beside its other counters.
-void add_drops(rte_tel_data* d, const WorkerCounters* one, const char* key_prefix) {
-  for (size_t i = 0; i < kDropCount; i++) {
-    uint64_t v = 0;
-    if (one != nullptr) {
-      v = one->drops[i].read();
-    } else {
-      for (const auto& wk : g_daemon->workers())
-        v += wk->counters.drops[i].read();
-    }
-    put(d, key_prefix + key_of(kDropInfo[i].name), v);
-  }
+void add_drops(rte_tel_data* d, const WorkerTotals& t, const char* key_prefix) {
+  for (size_t i = 0; i < kDropCount; i++)
+    put(d, key_prefix + key_of(kDropInfo[i].name), t.drops[i]);
 }
 
 int stats(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  WorkerCounters sum;
-  for (const auto& wk : g_daemon->workers()) {
-    const WorkerCounters& c = wk->counters;
-    sum.rx_packets.add(c.rx_packets.read());
-    sum.tx_packets.add(c.tx_packets.read());
-    sum.forwarded.add(c.forwarded.read());
-    sum.punted.add(c.punted.read());
-    sum.icmp_errors_sent.add(c.icmp_errors_sent.read());
-    sum.icmp_errors_suppressed.add(c.icmp_errors_suppressed.read());
-    sum.busy_polls.add(c.busy_polls.read());
-    sum.idle_polls.add(c.idle_polls.read());
-    sum.busy_cycles.add(c.busy_cycles.read());
-    sum.idle_cycles.add(c.idle_cycles.read());
-    for (size_t i = 0; i < kDropCount; i++)
-      sum.drops[i].add(c.drops[i].read());
-  }
   put(d, "workers", g_daemon->workers().size());
-  add_worker_counters(d, sum);
+  add_totals(d, totals(nullptr));
   const ControlCounters& c = g_daemon->control_counters();
   put(d, "arp_requests_in", c.arp_requests_in.read());
   put(d, "arp_replies_in", c.arp_replies_in.read());
@@ -111,7 +93,7 @@ int stats(const char*, const char*, rte_tel_data* d) {
 
 int drops(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_start_dict(d);
-  add_drops(d, nullptr, "");
+  add_drops(d, totals(nullptr), "");
   return finish();
 }
 
@@ -120,10 +102,10 @@ int worker(const char*, const char* params, rte_tel_data* d) {
   char* end = nullptr;
   const unsigned long k = std::strtoul(params, &end, 10);
   if (*end != '\0' || k >= g_daemon->workers().size()) return -EINVAL;
-  const WorkerCounters& c = g_daemon->workers()[k]->counters;
+  const WorkerTotals t = totals(&g_daemon->workers()[k]->counters);
   rte_tel_data_start_dict(d);
-  add_worker_counters(d, c);
-  add_drops(d, &c, "drop_");
+  add_totals(d, t);
+  add_drops(d, t, "drop_");
   return finish();
 }
 

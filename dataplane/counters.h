@@ -75,8 +75,7 @@ class Counter {
 
 struct alignas(64) WorkerCounters {
   Counter rx_packets;
-  Counter tx_packets;
-  Counter forwarded;
+  Counter tx_packets;  // handed to the driver; see forwarded() below
   Counter punted;
   Counter icmp_errors_sent;
   Counter icmp_errors_suppressed;  // by the rate limit (the packet is counted as a drop)
@@ -88,6 +87,45 @@ struct alignas(64) WorkerCounters {
 
   void drop(Drop why, uint64_t n = 1) noexcept { drops[static_cast<size_t>(why)].add(n); }
   uint64_t dropped(Drop why) const noexcept { return drops[static_cast<size_t>(why)].read(); }
+  // Every packet the pipeline sends is either taken by the driver or refused
+  // (tx-full), so "forwarded" is derived, not counted per packet.
+  uint64_t forwarded() const noexcept { return tx_packets.read() + dropped(Drop::tx_full); }
+};
+
+// The sum of several workers' counters, read at one moment (for telemetry
+// and the exit summary). Plain numbers: readers' own copy.
+struct WorkerTotals {
+  uint64_t rx_packets = 0;
+  uint64_t tx_packets = 0;
+  uint64_t forwarded = 0;
+  uint64_t punted = 0;
+  uint64_t icmp_errors_sent = 0;
+  uint64_t icmp_errors_suppressed = 0;
+  uint64_t busy_polls = 0;
+  uint64_t idle_polls = 0;
+  uint64_t busy_cycles = 0;
+  uint64_t idle_cycles = 0;
+  uint64_t dropped = 0;
+  std::array<uint64_t, kDropCount> drops{};
+
+  WorkerTotals& operator+=(const WorkerCounters& c) noexcept {
+    rx_packets += c.rx_packets.read();
+    tx_packets += c.tx_packets.read();
+    forwarded += c.forwarded();
+    punted += c.punted.read();
+    icmp_errors_sent += c.icmp_errors_sent.read();
+    icmp_errors_suppressed += c.icmp_errors_suppressed.read();
+    busy_polls += c.busy_polls.read();
+    idle_polls += c.idle_polls.read();
+    busy_cycles += c.busy_cycles.read();
+    idle_cycles += c.idle_cycles.read();
+    for (size_t i = 0; i < kDropCount; i++) {
+      const uint64_t v = c.drops[i].read();
+      drops[i] += v;
+      dropped += v;
+    }
+    return *this;
+  }
 };
 
 }  // namespace sluice

@@ -92,7 +92,6 @@ void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, ui
     sink_.drop(m, Drop::no_headroom);
     return;
   }
-  sink_.counters.forwarded.add();
   tx_.send(out.members[0], m);
 }
 

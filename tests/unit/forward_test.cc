@@ -133,7 +133,7 @@ TEST_CASE("Ip4Forward: a client packet leaves by the default route, TTL - 1, new
   CHECK(ip_checksum_ok(ip));
   CHECK(l3_of(m, sizeof(rte_ether_hdr)) == routed(f));
 
-  CHECK(rig.worker.counters.forwarded.read() == 1);
+  CHECK(rig.worker.counters.forwarded() == 1);
   CHECK(rig.worker.counters.tx_packets.read() == 1);
   CHECK(total_drops(rig.worker.counters) == 0);
   free_all(out);
@@ -181,7 +181,7 @@ TEST_CASE("Ip4Forward: a burst keeps its order on each port", "[forward]") {
   REQUIRE(out.size() == kBurst);
   for (uint16_t i = 0; i < kBurst; i++)
     CHECK(rte_be_to_cpu_16(ipv4_at(out[i], 14)->packet_id) == i);
-  CHECK(rig.worker.counters.forwarded.read() == kBurst);
+  CHECK(rig.worker.counters.forwarded() == kBurst);
   free_all(out);
 }
 
@@ -307,7 +307,7 @@ TEST_CASE("Ip4Forward: TTL 1 becomes an ICMP time exceeded to the source", "[for
   }
   CHECK(rig.worker.counters.dropped(Drop::ttl_expired) == 1);
   CHECK(rig.worker.counters.icmp_errors_sent.read() == 1);
-  CHECK(rig.worker.counters.forwarded.read() == 1);  // the ICMP error
+  CHECK(rig.worker.counters.forwarded() == 1);  // the ICMP error
   CHECK(total_drops(rig.worker.counters) == 1);
 }
 
@@ -378,14 +378,8 @@ TEST_CASE("Ip4Forward: ICMP errors are rate limited", "[forward]") {
   }
 }
 
-// counters.h: "Every packet that leaves the dataplane without being
-// transmitted is counted here under exactly one drop reason".
-// BUG (dataplane/ip4_forward.cc, Ip4Forward::to_icmp_error): the reason
-// (ttl-expired, too-big) is counted first, then a rate-limited error adds
-// icmp-rate-limited for the same packet: one packet, two drops, and the sum
-// of the drop counters exceeds the packets received. Either the help of
-// icmp-rate-limited ("ICMP error suppressed") makes it a separate tally that
-// should not live in `drops`, or the packet should be counted once.
+// One packet, one drop reason: a suppressed ICMP error is counted apart
+// (icmp_errors_suppressed), not as a second drop.
 TEST_CASE("Ip4Forward: a packet whose ICMP error is rate limited is one drop", "[forward]") {
   Rig rig;
   rig.worker.icmp_limit = TokenBucket(0, 10, kHz);
@@ -448,16 +442,8 @@ class CaptureTx final : public ControlTx {
   std::vector<rte_mbuf*> sent;
 };
 
-// RFC 1812 5.3.1: every forwarded packet leaves with TTL - 1, including one
-// that had to wait for its next hop's MAC.
-// BUG (dataplane/ip4_forward.cc, Ip4Forward::emit, since "Quote the packet as
-// it arrived in ICMP errors"): the TTL is decremented only on the direct
-// transmit path, after the neighbour lookup; a packet punted as
-// Punt::resolve still carries the TTL it arrived with, and control/arp.cc
-// (Arp::flush_held) sends it on without decrementing it. A packet for a
-// neighbour not yet resolved therefore leaves with its TTL unchanged (here
-// 50 instead of 49), so it is not counted as a hop and a TTL 2 packet is
-// delivered where it should have expired one hop later.
+// RFC 1812 5.3.1: a packet that waited for its next hop's MAC is still one
+// hop: it leaves with TTL - 1 like one sent at once.
 TEST_CASE("Ip4Forward + Arp: a packet that waited for ARP leaves with TTL - 1", "[forward][arp]") {
   Rig rig;
   CaptureTx control_tx;
@@ -539,7 +525,7 @@ TEST_CASE("forward pipeline: parse, anti-spoof and forward in one burst", "[forw
   CHECK(c.dropped(Drop::ip_bad_checksum) == 1);
   CHECK(c.dropped(Drop::ttl_expired) == 1);
   CHECK(total_drops(c) == 3);
-  CHECK(c.forwarded.read() == 3);
+  CHECK(c.forwarded() == 3);
   CHECK(c.punted.read() == 1);
   free_all(out);
   free_all(back);
