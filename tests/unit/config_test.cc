@@ -492,22 +492,14 @@ TEST_CASE("config: format_ip and parse_ip", "[config]") {
   CHECK_FALSE(parse_ip("", &a));
 }
 
-// config.h: "an error names the key". The duplicate-device error names a key
-// "port" that does not exist.
-// BUG (control/config.cc, read_config): ConfigError("port", ...) for a device
-// used twice; it should name inside.port or outside.port (the key where the
-// second use is), e.g. "outside.port = 'net_ring0': device used twice".
+// A device used twice is refused under the key where it is used again.
 TEST_CASE("config: a device used twice names the real key", "[config]") {
   CHECK_THROWS_WITH(load(set(minimal(), "outside.port", "net_ring0")),
                     Catch::Contains("outside.port"));
 }
 
-// The neighbour and gateway checks say "not a host of the subnet" but only
-// test membership: the subnet's network and broadcast addresses pass.
-// BUG (control/config.cc, read_interface and on_link): inside.neighbour
-// "10.16.1.255 MAC" and routes.static "... via 192.0.2.255" are accepted;
-// the neighbour slot and the gateway can never be used (parse_stage drops
-// packets to a directed broadcast, and ARP for it never resolves).
+// Neighbours and gateways must be hosts: not the subnet's network or
+// broadcast address (parse drops packets to those, ARP never resolves them).
 TEST_CASE("config: network and broadcast addresses are not hosts", "[config]") {
   CHECK_THROWS_AS(load(add(minimal(), "inside.neighbour", "10.16.1.255 02:00:00:00:00:05")),
                   ConfigError);
@@ -516,12 +508,8 @@ TEST_CASE("config: network and broadcast addresses are not hosts", "[config]") {
   CHECK_THROWS_AS(load(set(minimal(), "routes.static", "0.0.0.0/0 via 192.0.2.255")), ConfigError);
 }
 
-// "--section.key=value, which wins over the file" (options_help): for a
-// repeatable key the command line adds to the file instead.
-// BUG (control/config.cc, describe(): multi options are ->composing()):
-// `sluice -c reference.conf --routes.static='0.0.0.0/0 via 192.0.2.9'` fails
-// with "prefix given twice" and `--inside.port=X` adds a member port to the
-// file's instead of replacing it.
+// The command line wins over the file, for repeatable keys too: it replaces
+// the file's values instead of adding to them.
 TEST_CASE("config: a repeatable key on the command line replaces the file's", "[config]") {
   TempFile file(as_ini(minimal()));
   Invocation inv;

@@ -171,10 +171,7 @@ TEST_CASE("device_name: what DPDK calls a port spec", "[eal]") {
   CHECK(device_name("net_ring0") == "net_ring0");
 }
 
-// eal.cores passes the config check (digits and commas) but a CPU number
-// beyond unsigned long makes plan_eal throw std::out_of_range ("stoul"),
-// which main() prints as "configuration error: stoul" without the key.
-// BUG (control/eal.cc, plan_eal: std::stoul on each item unchecked).
+// A CPU number that does not fit is a configuration error naming eal.cores.
 TEST_CASE("plan_eal: an absurd CPU number is a ConfigError naming eal.cores", "[eal]") {
   Config c = base();
   c.cores = "0,99999999999999999999999";

@@ -197,11 +197,7 @@ TEST_CASE("make_icmp_error: chained mbufs", "[icmp]") {
   }
 }
 
-// icmp.h: "It refuses ... about a packet from a martian source."
-// BUG (dataplane/icmp.cc, icmp_error_allowed): the source address is never
-// looked at, so an error addressed to 127.0.0.1 or 224.0.0.1 is built.
-// (parse_stage drops martian sources earlier, so the forward pipeline is not
-// affected today; a pipeline that calls make_icmp_error directly would be.)
+// icmp.h: no ICMP error about a packet from a martian source.
 TEST_CASE("make_icmp_error: refuses errors about martian sources", "[icmp]") {
   LeakCheck leaks;
   for (const char* src : {"127.0.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255"}) {

@@ -348,11 +348,8 @@ TEST_CASE("parse_stage: a full punt ring is a counted drop", "[parse]") {
   free_all(punted_pkts);
 }
 
-// RFC 1812 5.3.7 and the theory in parse.h: a directed broadcast of one of
-// our subnets is martian as a source as well as a destination.
-// BUG (dataplane/parse.cc, classify_ipv4): only the destination is checked
-// against the subnets' network and broadcast addresses; a frame from
-// 10.16.1.255 is forwarded.
+// The network and broadcast addresses of our subnets are martian as a
+// source as well as a destination.
 TEST_CASE("parse_stage: a directed broadcast of our subnet is a martian source", "[parse]") {
   LeakCheck leaks;
   Interfaces ifaces = reference_interfaces();
