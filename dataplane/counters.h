@@ -16,29 +16,46 @@
 namespace sluice {
 
 // X-macro: name in code, name shown to operators, what it means.
-#define SLUICE_DROP_REASONS(X)                                                                 \
-  X(eth_truncated, "eth-truncated", "frame shorter than an Ethernet (and VLAN) header")        \
-  X(vlan_mismatch, "vlan-mismatch", "802.1Q tag missing, unexpected or for another VLAN")      \
-  X(not_for_us, "not-for-us", "unicast frame for another MAC address")                         \
-  X(not_ipv4, "not-ipv4", "EtherType that sluice does not handle (IPv6 included)")             \
-  X(arp_invalid, "arp-invalid", "ARP frame that is not Ethernet/IPv4 or is truncated")         \
-  X(ip_truncated, "ip-truncated", "frame shorter than the IPv4 header")                        \
-  X(ip_bad_version, "ip-bad-version", "IP version field is not 4")                             \
-  X(ip_bad_ihl, "ip-bad-ihl", "IHL below 5 or header longer than the frame")                   \
-  X(ip_bad_length, "ip-bad-length", "total length below the header or above the frame")        \
-  X(ip_bad_checksum, "ip-bad-checksum", "IPv4 header checksum does not verify")                \
-  X(ip_options, "ip-options", "IPv4 options present (forward them with ip-options = forward)") \
-  X(martian_source, "martian-source", "source is 0/8, 127/8, multicast, broadcast or class E") \
-  X(martian_destination, "martian-destination", "destination is 0/8, 127/8, multicast or E")   \
-  X(spoofed_source, "spoofed-source", "inside source outside the client prefixes")             \
-  X(ttl_expired, "ttl-expired", "TTL would reach 0 (ICMP time exceeded sent if allowed)")      \
-  X(local_unsupported, "local-unsupported", "to our own address, not ICMP echo request")       \
-  X(no_route, "no-route", "no route to the destination")                                       \
-  X(neighbour_failed, "neighbour-failed", "next hop did not answer ARP (retried by control)")  \
-  X(punt_ring_full, "punt-ring-full", "frame for the control thread, its ring was full")       \
-  X(tx_full, "tx-full", "the transmit queue did not take the packet")                          \
-  X(no_headroom, "no-headroom", "mbuf without room for the L2 header (driver bug)")            \
-  X(too_big, "too-big", "larger than the egress MTU (ICMP frag-needed sent if DF)")
+#define SLUICE_DROP_REASONS(X)                                                                   \
+  X(eth_truncated, "eth-truncated", "frame shorter than an Ethernet (and VLAN) header")          \
+  X(vlan_mismatch, "vlan-mismatch", "802.1Q tag missing, unexpected or for another VLAN")        \
+  X(not_for_us, "not-for-us", "unicast frame for another MAC address")                           \
+  X(not_ipv4, "not-ipv4", "EtherType that sluice does not handle (IPv6 included)")               \
+  X(arp_invalid, "arp-invalid", "ARP frame that is not Ethernet/IPv4 or is truncated")           \
+  X(ip_truncated, "ip-truncated", "frame shorter than the IPv4 header")                          \
+  X(ip_bad_version, "ip-bad-version", "IP version field is not 4")                               \
+  X(ip_bad_ihl, "ip-bad-ihl", "IHL below 5 or header longer than the frame")                     \
+  X(ip_bad_length, "ip-bad-length", "total length below the header or above the frame")          \
+  X(ip_bad_checksum, "ip-bad-checksum", "IPv4 header checksum does not verify")                  \
+  X(ip_options, "ip-options", "IPv4 options present (forward them with ip-options = forward)")   \
+  X(martian_source, "martian-source", "source is 0/8, 127/8, multicast, broadcast or class E")   \
+  X(martian_destination, "martian-destination", "destination is 0/8, 127/8, multicast or E")     \
+  X(spoofed_source, "spoofed-source", "inside source outside the client prefixes")               \
+  X(ttl_expired, "ttl-expired", "TTL would reach 0 (ICMP time exceeded sent if allowed)")        \
+  X(local_unsupported, "local-unsupported", "to our own address, not ICMP echo request")         \
+  X(no_route, "no-route", "no route to the destination")                                         \
+  X(neighbour_failed, "neighbour-failed", "next hop did not answer ARP (retried by control)")    \
+  X(punt_ring_full, "punt-ring-full", "frame for the control thread, its ring was full")         \
+  X(tx_full, "tx-full", "the transmit queue did not take the packet")                            \
+  X(no_headroom, "no-headroom", "mbuf without room for the L2 header (driver bug)")              \
+  X(too_big, "too-big", "larger than the egress MTU (ICMP frag-needed sent if DF)")              \
+  X(handoff_ring_full, "handoff-ring-full", "for another worker, its handoff ring was full")     \
+  X(frag_table_full, "frag-table-full", "fragment of a new datagram, fragment table full")       \
+  X(frag_held_full, "frag-held-full", "fragment ahead of its first fragment, no room to hold")   \
+  X(frag_timeout, "frag-timeout", "held fragment whose first fragment never came in time")       \
+  X(nat_not_pool, "nat-not-pool", "from the outside to an address outside the NAT pool")         \
+  X(nat_no_mapping, "nat-no-mapping", "to a pool address and port that no client has mapped")    \
+  X(nat_filtered, "nat-filtered", "mapping exists, its filtering refuses this remote")           \
+  X(nat_unsupported, "nat-unsupported", "protocol or ICMP type NAT cannot translate")            \
+  X(nat_truncated, "nat-truncated", "transport header too short to translate")                   \
+  X(nat_frag_no_session, "nat-frag-no-session", "later fragment whose datagram has no session")  \
+  X(icmp_bad_checksum, "icmp-bad-checksum", "ICMP error whose or whose quote's checksum fails")  \
+  X(nat_icmp_no_session, "nat-icmp-no-session", "ICMP error quoting no session of ours")         \
+  X(nat_tcp_not_syn, "nat-tcp-not-syn", "TCP segment without a session that is not a SYN")       \
+  X(nat_client_limit, "nat-client-limit", "new session refused: client at its port-block limit") \
+  X(nat_pool_exhausted, "nat-pool-exhausted", "new session refused: no free port block")         \
+  X(nat_table_full, "nat-table-full", "new session refused: session table full")                 \
+  X(nat_clients_full, "nat-clients-full", "new session refused: client table full")
 
 enum class Drop : uint8_t {
 #define SLUICE_X(id, name, help) id,
@@ -77,6 +94,8 @@ struct alignas(64) WorkerCounters {
   Counter rx_packets;
   Counter tx_packets;  // handed to the driver; see forwarded() below
   Counter punted;
+  Counter handed_off;  // to the worker owning the packet's client (handoff.h)
+  Counter handed_in;
   Counter icmp_errors_sent;
   Counter icmp_errors_suppressed;  // by the rate limit (the packet is counted as a drop)
   Counter busy_polls;              // polls that returned at least one packet
@@ -99,6 +118,8 @@ struct WorkerTotals {
   uint64_t tx_packets = 0;
   uint64_t forwarded = 0;
   uint64_t punted = 0;
+  uint64_t handed_off = 0;
+  uint64_t handed_in = 0;
   uint64_t icmp_errors_sent = 0;
   uint64_t icmp_errors_suppressed = 0;
   uint64_t busy_polls = 0;
@@ -113,6 +134,8 @@ struct WorkerTotals {
     tx_packets += c.tx_packets.read();
     forwarded += c.forwarded();
     punted += c.punted.read();
+    handed_off += c.handed_off.read();
+    handed_in += c.handed_in.read();
     icmp_errors_sent += c.icmp_errors_sent.read();
     icmp_errors_suppressed += c.icmp_errors_suppressed.read();
     busy_polls += c.busy_polls.read();

@@ -21,16 +21,36 @@ enum class Punt : uint8_t {
   resolve,    // IPv4 packet whose next hop has no MAC yet (L2 already stripped)
 };
 
+// PacketMeta::flags
+inline constexpr uint8_t kMetaFragTail = 1;    // non-first fragment; l4_src/l4_dst hold its ports
+inline constexpr uint8_t kMetaTranslated = 2;  // NAT rewrote it; orig_* hold the header as received
+inline constexpr uint8_t kMetaLocal = 4;       // sluice made it (an ICMP error): no TTL decrement
+
 // Lives in the mbuf private area (pool created with priv_size >= this).
 struct PacketMeta {
   uint8_t iface;      // interface the packet arrived on
   Punt punt;          // reason, when handed to control
   uint16_t rx_port;   // DPDK port id it arrived on
   uint32_t next_hop;  // encoded next hop (route.h) once routed
+  uint8_t flags;      // kMeta* above
+  // Transport ports (ICMP query: the id in both) of a non-first fragment,
+  // learnt from its first fragment (frag_track.h). Host order.
+  uint16_t l4_src;
+  uint16_t l4_dst;
+  // The addresses and ports as received, before NAT rewrote them, so an ICMP
+  // error sluice sends about the packet quotes what the sender sent.
+  uint32_t orig_src;
+  uint32_t orig_dst;
+  uint16_t orig_sport;
+  uint16_t orig_dport;
 };
 
 inline PacketMeta& meta(rte_mbuf* m) noexcept {
   return *static_cast<PacketMeta*>(rte_mbuf_to_priv(m));
+}
+inline const PacketMeta& meta(const rte_mbuf* m) noexcept {
+  return *reinterpret_cast<const PacketMeta*>(reinterpret_cast<const uint8_t*>(m) +
+                                              sizeof(rte_mbuf));
 }
 
 inline constexpr uint16_t kMbufPrivSize = RTE_ALIGN(sizeof(PacketMeta), RTE_MBUF_PRIV_ALIGN);

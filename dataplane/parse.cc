@@ -144,6 +144,10 @@ uint16_t parse_stage(const Interfaces& ifaces, const ParseConfig& cfg, uint8_t i
         const uint32_t total = rte_be_to_cpu_16(ip->total_length);
         if (rte_pktmbuf_pkt_len(m) > total) rte_pktmbuf_trim(m, rte_pktmbuf_pkt_len(m) - total);
         m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
+        PacketMeta& pm = meta(m);
+        pm.iface = in;
+        pm.rx_port = rx_port;
+        pm.flags = 0;
         pkts[kept++] = m;
         break;
       }

@@ -11,7 +11,8 @@
 //  - packets to our own addresses: ICMP echo requests are punted, the rest is
 //    dropped as local-unsupported.
 // What passes has its L2 header removed (data starts at the IPv4 header) and
-// Ethernet padding trimmed. Order is kept; survivors are compacted to the
+// Ethernet padding trimmed, and its metadata (packet.h) records the interface
+// and port it came in on, with no flags set. Order is kept; survivors are compacted to the
 // front of pkts. Counters: the drop reasons named in counters.h.
 #pragma once
 

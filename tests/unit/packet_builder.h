@@ -26,6 +26,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "packet.h"
 #include "support.h"
 
 namespace sluice::test {
@@ -231,6 +232,7 @@ class Frame {
   static rte_mbuf* to_mbuf(const std::vector<uint8_t>& b) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool());
     if (m == nullptr) return nullptr;
+    meta(m) = PacketMeta{};  // as parse_stage leaves it: no flags
     char* p = rte_pktmbuf_append(m, static_cast<uint16_t>(b.size()));
     if (p == nullptr) {
       rte_pktmbuf_free(m);
