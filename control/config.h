@@ -41,6 +41,26 @@ struct Route {
   uint32_t gateway = 0;
 };
 
+// [nat]: the cgnat pipeline. Times in seconds unless named _ms.
+struct NatConfig {
+  std::vector<uint32_t> pool;  // public addresses, host order
+  unsigned port_min = 1024;
+  unsigned block_size = 128;
+  unsigned max_blocks = 8;  // per client
+  unsigned hold_down = 120;
+  bool endpoint_independent_filtering = false;
+  unsigned sessions = 1048576;  // in all; each worker gets its share
+  unsigned clients = 65536;
+  unsigned udp_timeout = 300;
+  unsigned tcp_established_timeout = 7440;
+  unsigned tcp_transitory_timeout = 240;
+  unsigned icmp_timeout = 60;
+  bool exhausted_icmp = true;
+  unsigned fragments = 1024;  // datagrams tracked per worker
+  unsigned fragments_held = 256;
+  unsigned fragment_timeout_ms = 2000;
+};
+
 struct Config {
   // [eal]
   std::string cores = "auto";
@@ -58,12 +78,15 @@ struct Config {
   unsigned punt_ring = 1024;
   bool allow_ip_options = false;
   unsigned icmp_error_rate = 100;
+  unsigned handoff_ring = 1024;
   // [inside], [outside]
   InterfaceConfig inside;
   InterfaceConfig outside;
   std::vector<Prefix> clients;
   // [routes]
   std::vector<Route> routes;
+  // [nat]
+  NatConfig nat;
   // [arp]
   unsigned arp_reachable_ms = 30000;
   unsigned arp_retry_ms = 1000;

@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_random.h>
 
 #include <fmt/format.h>
 
@@ -43,6 +44,14 @@ Daemon::~Daemon() {
   for (rte_ring* r : punt_rings_)
     rte_ring_free(r);
   pipelines_.clear();
+  handoffs_.clear();  // frees what they staged
+  for (rte_ring* r : handoff_rings_) {
+    void* obj = nullptr;
+    while (r != nullptr && rte_ring_sc_dequeue(r, &obj) == 0)
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+    rte_ring_free(r);
+  }
+  nat_.clear();
   workers_.clear();
   rte_mempool_free(pool_);
 }
@@ -170,8 +179,68 @@ void Daemon::setup_tables() {
 }
 
 void Daemon::setup_workers() {
+  if (config_.pipeline == "cgnat") {
+    setup_nat();
+    return;
+  }
   for (auto& wk : workers_)
     pipelines_.push_back(make_forward_pipeline(tables_, *wk));
+}
+
+void Daemon::setup_nat() {
+  const unsigned w = config_.workers;
+  const NatConfig& nc = config_.nat;
+  NatParams p;
+  p.pool.addresses = nc.pool;
+  p.pool.port_min = static_cast<uint16_t>(nc.port_min);
+  p.pool.block_size = static_cast<uint16_t>(nc.block_size);
+  p.pool.hold_down_ms = nc.hold_down * 1000;
+  p.sessions = (nc.sessions + w - 1) / w;
+  p.clients = (nc.clients + w - 1) / w;
+  p.max_blocks = nc.max_blocks;
+  p.endpoint_independent_filtering = nc.endpoint_independent_filtering;
+  p.udp_timeout_ms = nc.udp_timeout * 1000;
+  p.tcp_established_timeout_ms = nc.tcp_established_timeout * 1000;
+  p.tcp_transitory_timeout_ms = nc.tcp_transitory_timeout * 1000;
+  p.icmp_timeout_ms = nc.icmp_timeout * 1000;
+
+  // ring[from * w + to], none from a worker to itself.
+  handoff_rings_.assign(size_t{w} * w, nullptr);
+  for (unsigned from = 0; from < w; from++) {
+    for (unsigned to = 0; to < w; to++) {
+      if (from == to) continue;
+      rte_ring* r =
+          rte_ring_create(fmt::format("handoff{}_{}", from, to).c_str(), config_.handoff_ring,
+                          rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (r == nullptr) {
+        throw std::runtime_error("cannot create handoff ring: " +
+                                 std::string(rte_strerror(rte_errno)));
+      }
+      handoff_rings_[size_t{from} * w + to] = r;
+    }
+  }
+  const uint64_t now_ms = tsc_to_ms(rte_rdtsc());
+  for (unsigned k = 0; k < w; k++) {
+    p.seed = rte_rand();
+    nat_.push_back(std::make_unique<NatTable>(p, k, w, now_ms));
+    if (!nat_.back()->ok()) throw std::runtime_error(nat_.back()->error());
+    std::vector<rte_ring*> to(w, nullptr);
+    std::vector<rte_ring*> from(w, nullptr);
+    for (unsigned j = 0; j < w; j++) {
+      to[j] = handoff_rings_[size_t{k} * w + j];
+      from[j] = handoff_rings_[size_t{j} * w + k];
+    }
+    handoffs_.push_back(std::make_unique<Handoff>(k, to, from, workers_[k]->sink));
+    CgnatWorker cw{*nat_.back(), *handoffs_.back(), {}, {}, w};
+    cw.frag.entries = nc.fragments;
+    cw.frag.held = nc.fragments_held;
+    cw.frag.timeout_ms = nc.fragment_timeout_ms;
+    cw.frag.seed = rte_rand();
+    cw.nat.exhausted_icmp = nc.exhausted_icmp;
+    cw.nat.inside_address = config_.inside.address;
+    cw.nat.hz = rte_get_tsc_hz();
+    pipelines_.push_back(make_cgnat_pipeline(tables_, *workers_[k], cw));
+  }
 }
 
 void Daemon::send(uint16_t port, rte_mbuf* m) noexcept {
@@ -274,6 +343,16 @@ void Daemon::print_summary() const {
       t.icmp_errors_suppressed);
   for (size_t i = 0; i < kDropCount; i++) {
     if (t.drops[i] != 0) fmt::print("sluice: drop {:<22} {}\n", kDropInfo[i].name, t.drops[i]);
+  }
+  if (!nat_.empty()) {
+    NatTotals n;
+    for (const auto& table : nat_)
+      n += *table;
+    fmt::print(
+        "sluice: nat sessions {} (created {} expired {}), mappings {}, clients {}, port blocks {} "
+        "(allocated {} released {}), hairpins {}, handed off {}\n",
+        n.sessions, n.sessions_created, n.sessions_deleted, n.mappings, n.clients, n.blocks,
+        n.blocks_allocated, n.blocks_released, n.hairpins, t.handed_off);
   }
   const ControlCounters& c = counters_;
   fmt::print(

@@ -3,6 +3,10 @@
 // SIGINT/SIGTERM, then stops the workers (they flush), stops the ports and
 // prints the counters.
 //
+// With the cgnat pipeline each worker also gets its NAT table (its share of
+// sessions, clients and port blocks) and the handoff rings to every other
+// worker.
+//
 // The control loop, every pass (at most 1 ms apart):
 //  - drains each worker's punt ring: ARP to the resolver (arp.h), ICMP echo
 //    requests to our addresses answered (rate-limited), packets waiting for
@@ -19,6 +23,7 @@
 #include <vector>
 
 #include "arp.h"
+#include "cgnat.h"
 #include "config.h"
 #include "control_counters.h"
 #include "pipeline.h"
@@ -46,11 +51,14 @@ class Daemon : public ControlTx {
   const std::vector<std::unique_ptr<WorkerContext>>& workers() const noexcept { return workers_; }
   const ControlCounters& control_counters() const noexcept { return counters_; }
   const std::vector<PortInfo>& ports() const noexcept { return ports_; }
+  // One per worker with the cgnat pipeline, else empty.
+  const std::vector<std::unique_ptr<NatTable>>& nat_tables() const noexcept { return nat_; }
 
  private:
   void setup_interface(Side side, const InterfaceConfig& ic);
   void setup_tables();
   void setup_workers();
+  void setup_nat();
   void handle_punt(rte_mbuf* m, uint64_t now_tsc, uint64_t now_ms);
   void answer_echo(rte_mbuf* m, uint64_t now_tsc);
 
@@ -61,6 +69,9 @@ class Daemon : public ControlTx {
   std::vector<rte_ring*> punt_rings_;
   std::vector<std::unique_ptr<WorkerContext>> workers_;
   std::vector<std::unique_ptr<Pipeline>> pipelines_;
+  std::vector<std::unique_ptr<NatTable>> nat_;
+  std::vector<rte_ring*> handoff_rings_;
+  std::vector<std::unique_ptr<Handoff>> handoffs_;
   ControlCounters counters_;
   std::unique_ptr<Arp> arp_;
   TokenBucket echo_limit_;

@@ -53,6 +53,8 @@ void add_totals(rte_tel_data* d, const WorkerTotals& t) {
   put(d, "tx_packets", t.tx_packets);
   put(d, "forwarded", t.forwarded);
   put(d, "punted", t.punted);
+  put(d, "handed_off", t.handed_off);
+  put(d, "handed_in", t.handed_in);
   put(d, "icmp_errors_sent", t.icmp_errors_sent);
   put(d, "icmp_errors_suppressed", t.icmp_errors_suppressed);
   put(d, "busy_polls", t.busy_polls);
@@ -109,6 +111,24 @@ int worker(const char*, const char* params, rte_tel_data* d) {
   return finish();
 }
 
+int nat(const char*, const char*, rte_tel_data* d) {
+  NatTotals n;
+  for (const auto& table : g_daemon->nat_tables())
+    n += *table;
+  rte_tel_data_start_dict(d);
+  put(d, "sessions", n.sessions);
+  put(d, "session_capacity", n.capacity);
+  put(d, "sessions_created", n.sessions_created);
+  put(d, "sessions_deleted", n.sessions_deleted);
+  put(d, "mappings", n.mappings);
+  put(d, "clients", n.clients);
+  put(d, "port_blocks", n.blocks);
+  put(d, "port_blocks_allocated", n.blocks_allocated);
+  put(d, "port_blocks_released", n.blocks_released);
+  put(d, "hairpins", n.hairpins);
+  return finish();
+}
+
 }  // namespace
 
 void register_telemetry(const Daemon& daemon) {
@@ -117,6 +137,9 @@ void register_telemetry(const Daemon& daemon) {
                              "Totals of worker and control counters. Takes no parameters");
   rte_telemetry_register_cmd("/sluice/drops", drops,
                              "Drops by reason, summed over workers. Takes no parameters");
+  rte_telemetry_register_cmd("/sluice/nat", nat,
+                             "NAT sessions, mappings, clients and port blocks, summed over "
+                             "workers (all 0 without the cgnat pipeline). Takes no parameters");
   rte_telemetry_register_cmd("/sluice/worker", worker,
                              "One worker's counters and drops. Parameters: int worker_id");
 }

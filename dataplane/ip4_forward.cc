@@ -1,6 +1,7 @@
 #include "ip4_forward.h"
 
 #include "icmp.h"
+#include "nat_headers.h"
 #include "packet.h"
 
 namespace sluice {
@@ -8,6 +9,8 @@ namespace sluice {
 bool Ip4Forward::to_icmp_error(rte_mbuf* m, Drop why, uint8_t type, uint8_t code, uint8_t in,
                                uint16_t mtu, uint64_t now) noexcept {
   sink_.counters.drop(why);
+  // About the packet as its sender sent it, not as NAT rewrote it.
+  restore_original(m);
   if (!icmp_error_allowed(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*))) {
     rte_pktmbuf_free(m);
     return false;
@@ -22,35 +25,33 @@ bool Ip4Forward::to_icmp_error(rte_mbuf* m, Drop why, uint8_t type, uint8_t code
     return false;
   }
   sink_.counters.icmp_errors_sent.add();
+  meta(m).flags = kMetaLocal;
   return true;
 }
 
 void Ip4Forward::process(uint8_t in, uint16_t rx_port, rte_mbuf** pkts, uint16_t n,
                          uint64_t now) noexcept {
-  static_assert(kBurst <= 32, "one bit per packet in `ours`");
   uint32_t dst[kBurst];
   uint64_t nh[kBurst];
-  uint32_t ours = 0;  // ICMP errors we made: they leave with their own TTL
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; i++) {
     rte_mbuf* m = pkts[i];
     auto* ip = rte_pktmbuf_mtod(m, rte_ipv4_hdr*);
-    if (ip->time_to_live <= 1) {
+    if (ip->time_to_live <= 1 && !(meta(m).flags & kMetaLocal)) {
       if (!to_icmp_error(m, Drop::ttl_expired, kIcmpTimeExceeded, 0, in, 0, now)) continue;
       ip = rte_pktmbuf_mtod(m, rte_ipv4_hdr*);
-      ours |= 1u << kept;
     }
     dst[kept] = ip_dst(ip);
     pkts[kept++] = m;
   }
   routes_.lookup(dst, nh, kept);
   for (uint16_t i = 0; i < kept; i++) {
-    emit(pkts[i], static_cast<uint32_t>(nh[i]), in, rx_port, now, !(ours & (1u << i)));
+    emit(pkts[i], static_cast<uint32_t>(nh[i]), in, rx_port, now);
   }
 }
 
-void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, uint64_t now,
-                      bool transit) noexcept {
+void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port,
+                      uint64_t now) noexcept {
   if (nh == next_hop::kNone) {
     sink_.drop(m, Drop::no_route);
     return;
@@ -68,13 +69,13 @@ void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, ui
       // An ICMP error is at most 576 bytes and MTUs are at least 576: it never
       // comes back here as too big.
       const uint32_t back = ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*));
-      emit(m, static_cast<uint32_t>(routes_.lookup(back)), in, rx_port, now, false);
+      emit(m, static_cast<uint32_t>(routes_.lookup(back)), in, rx_port, now);
     }
     return;
   }
   // After the MTU check, so an ICMP error quotes the header as it arrived;
   // before the neighbour, so a packet held for ARP leaves with TTL - 1 too.
-  if (transit) ttl_decrement(rte_pktmbuf_mtod(m, rte_ipv4_hdr*));
+  if (!(meta(m).flags & kMetaLocal)) ttl_decrement(rte_pktmbuf_mtod(m, rte_ipv4_hdr*));
   const uint32_t host = next_hop::is_connected(nh) ? ip_dst(ip) - out.network : next_hop::host(nh);
   const uint64_t word = out.neighbours.load(host);
   if (!(word & NeighbourTable::kValid)) {

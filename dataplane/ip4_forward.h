@@ -1,10 +1,13 @@
 // Stage: IPv4 forwarding, from a validated packet to a buffered transmit.
 //
 // For each packet of a burst (data at the IPv4 header):
+// Packets carry their PacketMeta (packet.h): flags must be valid.
+//
 //  1. TTL (RFC 1812 5.3.1): a packet that would leave with TTL 0 is dropped
 //     (ttl-expired) and, where RFC 1812 allows and the rate limit has a token,
 //     replaced in place by an ICMP time exceeded to its source, which then
-//     takes the same path as any other packet. Forwarded packets get TTL - 1
+//     takes the same path as any other packet. An error about a packet NAT
+//     translated quotes it as it arrived (restore_original). Forwarded packets get TTL - 1
 //     with an incremental checksum update once they pass the MTU check (5.).
 //  2. Route: one rte_fib bulk lookup for the burst (no-route on a miss).
 //  3. MTU: a packet longer than the egress MTU is dropped (too-big); with DF
@@ -39,9 +42,8 @@ class Ip4Forward {
 
  private:
   // Sends one routed packet; may turn it into an ICMP error (routed again).
-  // transit: a forwarded packet (TTL - 1), not an ICMP error of our own.
-  void emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, uint64_t now,
-            bool transit) noexcept;
+  // Packets sluice made itself (kMetaLocal) keep their TTL.
+  void emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, uint64_t now) noexcept;
   // Replaces m by an ICMP error to its source, or drops it; true if replaced.
   bool to_icmp_error(rte_mbuf* m, Drop why, uint8_t type, uint8_t code, uint8_t in, uint16_t mtu,
                      uint64_t now) noexcept;

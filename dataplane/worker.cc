@@ -18,10 +18,11 @@ void worker_loop(WorkerContext& ctx, Pipeline& pipeline,
       received += n;
       pipeline.process(q.iface, q.port, pkts, n, round_start);
     }
+    const unsigned polled = pipeline.poll(round_start);
     ctx.tx.flush();
     const uint64_t now = rte_rdtsc();
-    if (received != 0) {
-      c.rx_packets.add(received);
+    if (received != 0) c.rx_packets.add(received);
+    if (received + polled != 0) {
       c.busy_polls.add();
       c.busy_cycles.add(now - round_start);
     } else {

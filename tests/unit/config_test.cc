@@ -29,6 +29,14 @@ Options minimal() {
   };
 }
 
+// The minimal configuration of the cgnat pipeline: a pool is all it adds.
+Options minimal_cgnat() {
+  Options o = minimal();
+  o.emplace_back("dataplane.pipeline", "cgnat");
+  o.emplace_back("nat.pool", "198.51.100.0/30");
+  return o;
+}
+
 // Every value of key replaced by one.
 Options set(Options o, const std::string& key, const std::string& value) {
   std::erase_if(o, [&](const auto& kv) { return kv.first == key; });
@@ -84,7 +92,7 @@ class TempFile {
 std::string as_ini(const Options& o) {
   std::string out;
   for (const std::string section :
-       {"eal", "dataplane", "inside", "outside", "routes", "arp", "control"}) {
+       {"eal", "dataplane", "inside", "outside", "routes", "nat", "arp", "control"}) {
     std::string body;
     for (const auto& [k, v] : o) {
       if (k.size() > section.size() && k.compare(0, section.size(), section) == 0 &&
@@ -230,6 +238,7 @@ struct BadCase {
 
 std::vector<BadCase> bad_cases() {
   const Options m = minimal();
+  const Options cg = minimal_cgnat();
   return {
       {"address not IPv4",
        set(m, "inside.address", "10.16.1.300/24"),
@@ -373,9 +382,105 @@ std::vector<BadCase> bad_cases() {
       {"log level verbose",
        set(m, "eal.log-level", "verbose"),
        {"eal.log-level = 'verbose'", "must be one of emerg"}},
-      {"pipeline cgnat (not yet)",
+      {"pipeline unknown",
+       set(m, "dataplane.pipeline", "nat"),
+       {"dataplane.pipeline = 'nat'", "must be one of forward, cgnat"}},
+      {"pipeline cgnat without a pool",
        set(m, "dataplane.pipeline", "cgnat"),
-       {"dataplane.pipeline = 'cgnat'", "must be one of forward"}},
+       {"nat.pool", "required by dataplane.pipeline = cgnat"}},
+      {"pool prefix with host bits",
+       set(cg, "nat.pool", "198.51.100.1/30"),
+       {"nat.pool = '198.51.100.1/30'", "host bits set", "did you mean 198.51.100.0/30?"}},
+      {"pool address not IPv4",
+       set(cg, "nat.pool", "198.51.100.256"),
+       {"nat.pool = '198.51.100.256'", "not an IPv4 address"}},
+      {"pool prefix not IPv4",
+       set(cg, "nat.pool", "198.51.100/30"),
+       {"nat.pool = '198.51.100/30'", "not an IPv4 address"}},
+      {"pool prefix length not a number",
+       set(cg, "nat.pool", "198.51.100.0/x"),
+       {"nat.pool", "prefix length must be 0 to 32"}},
+      {"pool address given twice",
+       add(cg, "nat.pool", "198.51.100.2"),
+       {"nat.pool = '198.51.100.2'", "address given twice"}},
+      {"pool prefixes that overlap",
+       add(cg, "nat.pool", "198.51.100.0/29"),
+       {"nat.pool = '198.51.100.0/29'", "address given twice"}},
+      {"pool in the inside subnet",
+       set(cg, "nat.pool", "10.16.1.128/25"),
+       {"nat.pool = '10.16.1.128/25'", "overlaps the inside subnet"}},
+      {"pool at the inside address",
+       set(cg, "nat.pool", "10.16.1.1"),
+       {"nat.pool = '10.16.1.1'", "overlaps"}},
+      {"pool at the outside address",
+       set(cg, "nat.pool", "192.0.2.1"),
+       {"nat.pool = '192.0.2.1'", "on the outside subnet"}},
+      {"pool prefix holding the outside address",
+       add(cg, "nat.pool", "192.0.2.0/30"),
+       {"nat.pool = '192.0.2.0/30'", "on the outside subnet"}},
+      {"pool larger than a /16",
+       set(cg, "nat.pool", "100.64.0.0/15"),
+       {"nat.pool = '100.64.0.0/15'", "at most a /16"}},
+      {"pool of more than 65536 addresses",
+       add(set(cg, "nat.pool", "100.64.0.0/16"), "nat.pool", "100.65.0.0/31"),
+       {"nat.pool", "more than 65536 addresses"}},
+      {"pool multicast", set(cg, "nat.pool", "224.0.0.1"), {"nat.pool", "not a usable unicast"}},
+      {"pool in 127/8", set(cg, "nat.pool", "127.0.0.0/30"), {"nat.pool", "not a usable unicast"}},
+      {"pool in 0/8", set(cg, "nat.pool", "0.0.0.1"), {"nat.pool", "not a usable unicast"}},
+      {"block-size leaves fewer blocks per address than workers",
+       set(set(cg, "dataplane.workers", "8"), "nat.block-size", "16384"),
+       {"nat.block-size = '16384'", "leaves 3 blocks per address, fewer than the 8 workers"}},
+      {"block-size one more than leaves a block per worker",
+       set(set(cg, "dataplane.workers", "4"), "nat.block-size", "16129"),
+       {"nat.block-size = '16129'", "fewer than the 4 workers"}},
+      {"block-size below 8",
+       set(cg, "nat.block-size", "4"),
+       {"nat.block-size = '4'", "between 8 and 64512"}},
+      {"block-size beyond the ports above port-min",
+       set(set(cg, "nat.port-min", "60000"), "nat.block-size", "6000"),
+       {"nat.block-size = '6000'", "between 8 and 5536"}},
+      {"port-min 0", set(cg, "nat.port-min", "0"), {"nat.port-min = '0'", "between 1 and 65535"}},
+      {"max-blocks-per-client 0",
+       set(cg, "nat.max-blocks-per-client", "0"),
+       {"nat.max-blocks-per-client = '0'", "between 1 and 64"}},
+      {"max-blocks-per-client 65",
+       set(cg, "nat.max-blocks-per-client", "65"),
+       {"nat.max-blocks-per-client = '65'", "between 1 and 64"}},
+      {"hold-down beyond a day",
+       set(cg, "nat.hold-down", "86401"),
+       {"nat.hold-down = '86401'", "between 0 and 86400"}},
+      {"filtering full-cone",
+       set(cg, "nat.filtering", "full-cone"),
+       {"nat.filtering = 'full-cone'", "must be one of address-dependent, endpoint-independent"}},
+      {"exhausted-icmp maybe",
+       set(cg, "nat.exhausted-icmp", "maybe"),
+       {"nat.exhausted-icmp = 'maybe'", "must be one of yes, no"}},
+      {"sessions below 1024",
+       set(cg, "nat.sessions", "100"),
+       {"nat.sessions = '100'", "between 1024"}},
+      {"clients below 16", set(cg, "nat.clients", "8"), {"nat.clients = '8'", "between 16"}},
+      {"udp-timeout 0",
+       set(cg, "nat.udp-timeout", "0"),
+       {"nat.udp-timeout = '0'", "between 1 and 604800"}},
+      {"udp-timeout with a unit",
+       set(cg, "nat.udp-timeout", "5m"),
+       {"nat.udp-timeout = '5m'", "not a whole number"}},
+      {"tcp-established-timeout beyond a week",
+       set(cg, "nat.tcp-established-timeout", "604801"),
+       {"nat.tcp-established-timeout = '604801'", "between 1 and 604800"}},
+      {"icmp-timeout 0", set(cg, "nat.icmp-timeout", "0"), {"nat.icmp-timeout = '0'", "between 1"}},
+      {"fragments not a power of 2",
+       set(cg, "nat.fragments", "1000"),
+       {"nat.fragments = '1000'", "power of 2"}},
+      {"fragment-timeout-ms 10",
+       set(cg, "nat.fragment-timeout-ms", "10"),
+       {"nat.fragment-timeout-ms = '10'", "between 100 and 60000"}},
+      {"handoff ring not a power of 2",
+       set(cg, "dataplane.handoff-ring", "1000"),
+       {"dataplane.handoff-ring = '1000'", "must be a power of 2"}},
+      {"handoff ring too small",
+       set(cg, "dataplane.handoff-ring", "32"),
+       {"dataplane.handoff-ring = '32'", "between 64 and 1048576"}},
       {"cores as a range",
        set(m, "eal.cores", "0-3"),
        {"eal.cores = '0-3'", "comma-separated list"}},
@@ -516,6 +621,244 @@ TEST_CASE("config: a repeatable key on the command line replaces the file's", "[
   CHECK_NOTHROW(inv = load_argv({"-c", file.path(), "--inside.port=net_tap0"}));
   CHECK(inv.config.inside.ports == std::vector<std::string>{"net_tap0"});
   CHECK_NOTHROW(load_argv({"-c", file.path(), "--routes.static=0.0.0.0/0 via 192.0.2.9"}));
+}
+
+TEST_CASE("config: the cgnat pipeline with the documented NAT defaults", "[config]") {
+  TempFile file(as_ini(minimal_cgnat()));
+  const Invocation inv = load_argv({"-c", file.path()});
+  CHECK(inv.warnings.empty());
+  const Config& c = inv.config;
+  CHECK(c.pipeline == "cgnat");
+  CHECK(c.handoff_ring == 1024);
+  const NatConfig& n = c.nat;
+  CHECK(n.pool == std::vector<uint32_t>{ip("198.51.100.0"), ip("198.51.100.1"), ip("198.51.100.2"),
+                                        ip("198.51.100.3")});
+  CHECK(n.port_min == 1024);
+  CHECK(n.block_size == 128);
+  CHECK(n.max_blocks == 8);
+  CHECK(n.hold_down == 120);
+  CHECK_FALSE(n.endpoint_independent_filtering);  // address-dependent
+  CHECK(n.sessions == 1048576);
+  CHECK(n.clients == 65536);
+  CHECK(n.udp_timeout == 300);
+  CHECK(n.tcp_established_timeout == 7440);
+  CHECK(n.tcp_transitory_timeout == 240);
+  CHECK(n.icmp_timeout == 60);
+  CHECK(n.exhausted_icmp);
+  CHECK(n.fragments == 1024);
+  CHECK(n.fragments_held == 256);
+  CHECK(n.fragment_timeout_ms == 2000);
+}
+
+TEST_CASE("config: the forward pipeline needs no pool", "[config]") {
+  const Invocation inv = load(minimal());
+  CHECK(inv.config.pipeline == "forward");
+  CHECK(inv.config.nat.pool.empty());
+  CHECK(inv.warnings.empty());
+}
+
+TEST_CASE("config: nat.pool takes prefixes and single addresses, repeated", "[config]") {
+  Options o = set(minimal_cgnat(), "nat.pool", "203.0.113.9");
+  o = add(o, "nat.pool", "198.51.100.4/31");
+  o = add(o, "nat.pool", "203.0.113.7/32");
+  o = add(o, "nat.pool", "198.51.100.64/30");
+  const Config c = load(o).config;
+  // In address order, each once.
+  CHECK(c.nat.pool == std::vector<uint32_t>{ip("198.51.100.4"), ip("198.51.100.5"),
+                                            ip("198.51.100.64"), ip("198.51.100.65"),
+                                            ip("198.51.100.66"), ip("198.51.100.67"),
+                                            ip("203.0.113.7"), ip("203.0.113.9")});
+  SECTION("a whole /16") {
+    CHECK(load(set(o, "nat.pool", "100.64.0.0/16")).config.nat.pool.size() == 65536);
+  }
+  SECTION("from an INI file, one per line") {
+    TempFile file(as_ini(o));
+    CHECK(load_argv({"-c", file.path()}).config.nat.pool == c.nat.pool);
+  }
+}
+
+TEST_CASE("config: every NAT option set, from an INI file", "[config]") {
+  Options o = minimal_cgnat();
+  o = set(o, "dataplane.workers", "4");
+  o = set(o, "dataplane.handoff-ring", "4096");
+  o = set(o, "nat.port-min", "2048");
+  o = set(o, "nat.block-size", "256");
+  o = set(o, "nat.max-blocks-per-client", "64");
+  o = set(o, "nat.hold-down", "300");
+  o = set(o, "nat.filtering", "endpoint-independent");
+  o = set(o, "nat.sessions", "4128768");
+  o = set(o, "nat.clients", "16");
+  o = set(o, "nat.udp-timeout", "600");
+  o = set(o, "nat.tcp-established-timeout", "86400");
+  o = set(o, "nat.tcp-transitory-timeout", "300");
+  o = set(o, "nat.icmp-timeout", "120");
+  o = set(o, "nat.exhausted-icmp", "no");
+  o = set(o, "nat.fragments", "16");
+  o = set(o, "nat.fragments-held", "0");
+  o = set(o, "nat.fragment-timeout-ms", "60000");
+  TempFile file(as_ini(o));
+  const Invocation inv = load_argv({"-c", file.path()});
+  CHECK(inv.warnings.empty());
+  const Config& c = inv.config;
+  CHECK(c.workers == 4);
+  CHECK(c.handoff_ring == 4096);
+  const NatConfig& n = c.nat;
+  CHECK(n.port_min == 2048);
+  CHECK(n.block_size == 256);
+  CHECK(n.max_blocks == 64);
+  CHECK(n.hold_down == 300);
+  CHECK(n.endpoint_independent_filtering);
+  CHECK(n.sessions == 4128768);
+  CHECK(n.clients == 16);
+  CHECK(n.udp_timeout == 600);
+  CHECK(n.tcp_established_timeout == 86400);
+  CHECK(n.tcp_transitory_timeout == 300);
+  CHECK(n.icmp_timeout == 120);
+  CHECK_FALSE(n.exhausted_icmp);
+  CHECK(n.fragments == 16);
+  CHECK(n.fragments_held == 0);
+  CHECK(n.fragment_timeout_ms == 60000);
+}
+
+// The RFC minimums are advice the operator may overrule (the old campus
+// profile did): accepted, and the warning says which key and why.
+TEST_CASE("config: NAT timeouts below the RFC minimums are accepted with a warning", "[config]") {
+  struct Case {
+    const char* key;
+    const char* value;
+    unsigned NatConfig::*field;
+    const char* rfc;
+  };
+  const std::vector<Case> cases = {
+      {"nat.udp-timeout", "30", &NatConfig::udp_timeout, "RFC 4787"},
+      {"nat.udp-timeout", "119", &NatConfig::udp_timeout, "RFC 4787"},
+      {"nat.tcp-established-timeout", "1200", &NatConfig::tcp_established_timeout, "RFC 5382"},
+      {"nat.tcp-transitory-timeout", "60", &NatConfig::tcp_transitory_timeout, "RFC 5382"},
+      {"nat.icmp-timeout", "10", &NatConfig::icmp_timeout, "RFC 5508"},
+      {"nat.icmp-timeout", "1", &NatConfig::icmp_timeout, "RFC 5508"},
+  };
+  for (const Case& c : cases) {
+    DYNAMIC_SECTION(c.key << " = " << c.value) {
+      const Invocation inv = load(set(minimal_cgnat(), c.key, c.value));
+      CHECK(std::to_string(inv.config.nat.*c.field) == c.value);
+      REQUIRE(inv.warnings.size() == 1);
+      CHECK_THAT(inv.warnings[0], Catch::Contains(std::string(c.key) + " = " + c.value));
+      CHECK_THAT(inv.warnings[0], Catch::Contains(c.rfc));
+    }
+  }
+}
+
+TEST_CASE("config: NAT timeouts at the RFC minimums need no warning", "[config]") {
+  Options o = set(minimal_cgnat(), "nat.udp-timeout", "120");
+  o = set(o, "nat.tcp-established-timeout", "7440");
+  o = set(o, "nat.tcp-transitory-timeout", "240");
+  o = set(o, "nat.icmp-timeout", "60");
+  o = set(o, "nat.hold-down", "120");
+  CHECK(load(o).warnings.empty());
+}
+
+TEST_CASE("config: the old campus profile loads, warned about twice", "[config]") {
+  Options o = set(minimal_cgnat(), "nat.udp-timeout", "30");
+  o = set(o, "nat.tcp-established-timeout", "1200");
+  SECTION("command line") {
+    const Invocation inv = load(o);
+    REQUIRE(inv.warnings.size() == 2);
+    CHECK_THAT(inv.warnings[0], Catch::Contains("nat.udp-timeout = 30"));
+    CHECK_THAT(inv.warnings[1], Catch::Contains("nat.tcp-established-timeout = 1200"));
+    CHECK(inv.config.nat.udp_timeout == 30);
+    CHECK(inv.config.nat.tcp_established_timeout == 1200);
+  }
+  SECTION("pipelines/examples/campus-legacy.conf") {
+    const std::string path =
+        std::string(SLUICE_SOURCE_ROOT) + "/pipelines/examples/campus-legacy.conf";
+    if (access(path.c_str(), R_OK) != 0) {
+      WARN("no " << path);
+      return;
+    }
+    const Invocation inv = load_argv({"--check-config", path});
+    CHECK(inv.config.pipeline == "cgnat");
+    CHECK(inv.config.nat.pool.size() == 64);
+    CHECK(inv.config.nat.udp_timeout == 30);
+    CHECK(inv.config.nat.tcp_established_timeout == 1200);
+    REQUIRE(inv.warnings.size() == 2);
+    CHECK_THAT(inv.warnings[0], Catch::Contains("nat.udp-timeout"));
+    CHECK_THAT(inv.warnings[1], Catch::Contains("nat.tcp-established-timeout"));
+  }
+}
+
+TEST_CASE("config: the reference configuration is a cgnat one with RFC defaults", "[config]") {
+  const std::string path = std::string(SLUICE_SOURCE_ROOT) + "/pipelines/examples/reference.conf";
+  if (access(path.c_str(), R_OK) != 0) {
+    WARN("no " << path);
+    return;
+  }
+  const Invocation inv = load_argv({"--check-config", path});
+  CHECK(inv.warnings.empty());
+  CHECK(inv.config.pipeline == "cgnat");
+  CHECK(inv.config.nat.pool.size() == 64);
+  CHECK(inv.config.nat.pool.front() == ip("198.51.100.0"));
+  CHECK(inv.config.nat.block_size == 128);
+  CHECK(inv.config.nat.udp_timeout == 300);
+}
+
+TEST_CASE("config: a port block hold-down below 120 s is accepted with a warning", "[config]") {
+  for (const char* v : {"0", "60", "119"}) {
+    DYNAMIC_SECTION("nat.hold-down = " << v) {
+      const Invocation inv = load(set(minimal_cgnat(), "nat.hold-down", v));
+      CHECK(std::to_string(inv.config.nat.hold_down) == v);
+      REQUIRE(inv.warnings.size() == 1);
+      CHECK_THAT(inv.warnings[0], Catch::Contains(std::string("nat.hold-down = ") + v));
+      CHECK_THAT(inv.warnings[0], Catch::Contains("RFC 6888"));
+    }
+  }
+}
+
+TEST_CASE("config: nat.port-min below 1024 is accepted with a warning", "[config]") {
+  const Invocation inv = load(set(minimal_cgnat(), "nat.port-min", "1"));
+  CHECK(inv.config.nat.port_min == 1);
+  REQUIRE(inv.warnings.size() == 1);
+  CHECK_THAT(inv.warnings[0], Catch::Contains("nat.port-min = 1"));
+}
+
+TEST_CASE("config: block-size may leave exactly one block per worker", "[config]") {
+  // (65536 - 1024) / 16128 = 4 blocks of every address, one for each worker.
+  Options o = set(minimal_cgnat(), "dataplane.workers", "4");
+  o = set(o, "nat.block-size", "16128");
+  CHECK(load(o).config.nat.block_size == 16128);
+  // The largest block there is: one block of every address, one worker.
+  o = set(set(o, "dataplane.workers", "1"), "nat.block-size", "64512");
+  CHECK(load(o).config.nat.block_size == 64512);
+}
+
+TEST_CASE("config: --help lists the NAT options", "[config]") {
+  const std::string help = options_help();
+  for (const char* key :
+       {"dataplane.handoff-ring", "nat.pool", "nat.port-min", "nat.block-size",
+        "nat.max-blocks-per-client", "nat.hold-down", "nat.filtering", "nat.sessions",
+        "nat.clients", "nat.udp-timeout", "nat.tcp-established-timeout",
+        "nat.tcp-transitory-timeout", "nat.icmp-timeout", "nat.exhausted-icmp", "nat.fragments",
+        "nat.fragments-held", "nat.fragment-timeout-ms"}) {
+    CHECK_THAT(help, Catch::Contains(key));
+  }
+}
+
+// A pool address on the outside subnet is one the backbone router would ARP
+// for (sluice answers ARP for outside.address alone); one in inside.clients
+// would also be a client's address.
+TEST_CASE("config: nat.pool may not overlap the outside subnet or the client prefixes",
+          "[config]") {
+  SECTION("outside subnet") {
+    check_refused([] { load(set(minimal_cgnat(), "nat.pool", "192.0.2.128/30")); },
+                  {"nat.pool = '192.0.2.128/30'", "on the outside subnet"});
+  }
+  SECTION("the gateway's address") {
+    check_refused([] { load(set(minimal_cgnat(), "nat.pool", "192.0.2.2")); },
+                  {"nat.pool = '192.0.2.2'", "on the outside subnet"});
+  }
+  SECTION("client prefixes") {
+    check_refused([] { load(set(minimal_cgnat(), "nat.pool", "10.20.0.0/30")); },
+                  {"nat.pool = '10.20.0.0/30'", "overlaps the client prefixes"});
+  }
 }
 
 }  // namespace

@@ -1,0 +1,300 @@
+#include "nat44.h"
+
+#include <rte_hash_crc.h>
+#include <rte_tcp.h>
+
+#include <netinet/in.h>
+
+#include "icmp.h"
+#include "nat_headers.h"
+#include "packet.h"
+
+namespace sluice {
+
+namespace {
+
+constexpr uint8_t kIcmpCodeAdminProhibited = 13;
+
+// The session key of a packet as the NAT sees it: ICMP queries are keyed on
+// the identifier alone (the remote "port" is 0).
+SessionKey key_of(const NatTuple& t, bool outside) noexcept {
+  const bool icmp = t.proto == IPPROTO_ICMP;
+  if (outside) {
+    return {t.dst, t.src, t.dport, icmp ? uint16_t{0} : t.sport, t.proto, 1, 0};
+  }
+  return {t.src, t.dst, t.sport, icmp ? uint16_t{0} : t.dport, t.proto, 0, 0};
+}
+
+// An ICMP error is keyed on the datagram it quotes, which went the other way.
+SessionKey error_key_of(const NatTuple& t, bool outside) noexcept {
+  const bool icmp = t.proto == IPPROTO_ICMP;
+  if (outside) {
+    return {t.src, t.dst, t.sport, icmp ? uint16_t{0} : t.dport, t.proto, 1, 0};
+  }
+  return {t.dst, t.src, t.dport, icmp ? uint16_t{0} : t.sport, t.proto, 0, 0};
+}
+
+bool opens_tcp(uint8_t flags) noexcept {
+  return (flags & (RTE_TCP_SYN_FLAG | RTE_TCP_RST_FLAG)) == RTE_TCP_SYN_FLAG;
+}
+
+}  // namespace
+
+Nat44::Nat44(NatTable& table, const Nat44Options& options, unsigned worker, unsigned workers,
+             PacketSink& sink, TokenBucket& icmp_limit)
+    : table_(table),
+      options_(options),
+      pool_(table.params().pool.addresses),
+      port_owner_(table.params().pool, workers),
+      worker_(worker),
+      workers_(workers),
+      ticks_per_ms_(options.hz >= 1000 ? options.hz / 1000 : 1),
+      sink_(sink),
+      icmp_limit_(icmp_limit) {}
+
+unsigned Nat44::client_owner(uint32_t inside_ip, unsigned workers) noexcept {
+  return static_cast<unsigned>((uint64_t{rte_hash_crc_4byte(inside_ip, 0x736c7569)} * workers) >>
+                               32);
+}
+
+unsigned Nat44::owner(const rte_mbuf* m, bool inside) const noexcept {
+  if (workers_ == 1) return 0;
+  if (inside) return client_owner(ip_src(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)), workers_);
+  const NatTuple t = nat_tuple(m);
+  uint16_t port = 0;
+  switch (t.kind) {
+    case NatKind::flow:
+    case NatKind::tail:
+      port = t.dport;
+      break;
+    case NatKind::icmp_error:
+      port = t.sport;  // the quoted datagram left from our public port
+      break;
+    default:
+      return worker_;  // dropped here, counted here
+  }
+  const unsigned w = port_owner_.owner(port);
+  return w < workers_ ? w : worker_;
+}
+
+void Nat44::refuse(rte_mbuf* m, Drop why, uint64_t now, rte_mbuf** kept,
+                   uint16_t* n_kept) noexcept {
+  sink_.counters.drop(why);
+  const bool quota = why == Drop::nat_client_limit || why == Drop::nat_pool_exhausted;
+  if (!quota || !options_.exhausted_icmp ||
+      !icmp_error_allowed(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*))) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (!icmp_limit_.take(now)) {
+    sink_.counters.icmp_errors_suppressed.add();
+    rte_pktmbuf_free(m);
+    return;
+  }
+  if (!make_icmp_error(m, kIcmpDestUnreachable, kIcmpCodeAdminProhibited, options_.inside_address,
+                       0)) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  sink_.counters.icmp_errors_sent.add();
+  meta(m).flags = kMetaLocal;
+  kept[(*n_kept)++] = m;
+}
+
+uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hairpin,
+                       uint16_t* hairpins) noexcept {
+  const uint64_t now_ms = ms(now);
+  NatTuple t[kBurst];
+  SessionKey keys[kBurst];
+  uint32_t index[kBurst];
+  bool live[kBurst];
+  for (uint16_t i = 0; i < n; i++) {
+    t[i] = nat_tuple(pkts[i]);
+    live[i] = true;
+    switch (t[i].kind) {
+      case NatKind::flow:
+      case NatKind::tail:
+        keys[i] = key_of(t[i], false);
+        break;
+      case NatKind::icmp_error:
+        if (!icmp_error_checksums_ok(pkts[i])) {
+          sink_.drop(pkts[i], Drop::icmp_bad_checksum);
+          live[i] = false;
+          keys[i] = SessionKey{};
+          break;
+        }
+        keys[i] = error_key_of(t[i], false);
+        break;
+      case NatKind::unsupported:
+      case NatKind::truncated:
+        sink_.drop(pkts[i],
+                   t[i].kind == NatKind::truncated ? Drop::nat_truncated : Drop::nat_unsupported);
+        live[i] = false;
+        keys[i] = SessionKey{};
+        break;
+    }
+  }
+  table_.lookup(keys, n, index);
+
+  // Hits first, so a session they use cannot be reclaimed by a miss's
+  // catch-up expiry before they are done with it.
+  // Translates packet i on session si; false when it was dropped instead.
+  const auto apply = [&](uint16_t i, uint32_t si) {
+    Session& s = table_.session(si);
+    rte_mbuf* m = pkts[i];
+    if (t[i].kind == NatKind::icmp_error) {
+      if (ip_src(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)) != s.inside_ip) {
+        sink_.drop(m, Drop::nat_icmp_no_session);
+        return false;
+      }
+      translate_icmp_error(m, true, s.public_ip, s.public_port);
+      return true;
+    }
+    s.last_ms = now_ms;
+    if (t[i].proto == IPPROTO_TCP && t[i].kind == NatKind::flow) {
+      table_.tcp_segment(si, true, t[i].tcp_flags, now_ms);
+    }
+    rewrite_source(m, s.public_ip, s.public_port);
+    return true;
+  };
+  for (uint16_t i = 0; i < n; i++) {
+    if (live[i] && index[i] != kNoIndex) live[i] = apply(i, index[i]);
+  }
+
+  uint16_t kept = 0;
+  *hairpins = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    if (!live[i]) continue;
+    rte_mbuf* m = pkts[i];
+    if (index[i] == kNoIndex) {
+      // An earlier packet of this burst may have opened it (a first
+      // fragment before its tails, a SYN before its retransmission).
+      uint32_t s = table_.lookup(keys[i]);
+      if (s == kNoIndex) {
+        Drop why = Drop::nat_unsupported;
+        if (t[i].kind == NatKind::tail) why = Drop::nat_frag_no_session;
+        if (t[i].kind == NatKind::icmp_error) why = Drop::nat_icmp_no_session;
+        const bool opens = t[i].kind == NatKind::flow &&
+                           (t[i].proto == IPPROTO_TCP    ? opens_tcp(t[i].tcp_flags)
+                            : t[i].proto == IPPROTO_ICMP ? icmp_is_request(t[i].icmp_type)
+                                                         : true);
+        if (t[i].kind == NatKind::flow && t[i].proto == IPPROTO_TCP && !opens) {
+          why = Drop::nat_tcp_not_syn;
+        }
+        if (!opens) {
+          sink_.drop(m, why);
+          continue;
+        }
+        s = table_.create_outbound(t[i].proto, t[i].src, t[i].sport, t[i].dst, keys[i].remote_port,
+                                   now_ms, &why);
+        if (s == kNoIndex) {
+          refuse(m, why, now, pkts, &kept);
+          continue;
+        }
+      }
+      if (!apply(i, s)) continue;
+    }
+    if (is_public(ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)))) {
+      table_.counters().hairpins.add();
+      hairpin[(*hairpins)++] = m;
+      continue;
+    }
+    pkts[kept++] = m;
+  }
+  return kept;
+}
+
+uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
+  const uint64_t now_ms = ms(now);
+  NatTuple t[kBurst];
+  SessionKey keys[kBurst];
+  uint32_t index[kBurst];
+  bool live[kBurst];
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    t[i] = nat_tuple(m);
+    live[i] = false;
+    keys[i] = SessionKey{};
+    if (!is_public(ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)))) {
+      sink_.drop(m, Drop::nat_not_pool);
+      continue;
+    }
+    switch (t[i].kind) {
+      case NatKind::flow:
+        // Only replies to our queries come in; a request from outside has
+        // no mapping to go to.
+        if (t[i].proto == IPPROTO_ICMP && icmp_is_request(t[i].icmp_type)) {
+          sink_.drop(m, Drop::nat_no_mapping);
+          continue;
+        }
+        [[fallthrough]];
+      case NatKind::tail:
+        keys[i] = key_of(t[i], true);
+        break;
+      case NatKind::icmp_error:
+        if (!icmp_error_checksums_ok(m)) {
+          sink_.drop(m, Drop::icmp_bad_checksum);
+          continue;
+        }
+        keys[i] = error_key_of(t[i], true);
+        break;
+      case NatKind::unsupported:
+      case NatKind::truncated:
+        sink_.drop(m,
+                   t[i].kind == NatKind::truncated ? Drop::nat_truncated : Drop::nat_unsupported);
+        continue;
+    }
+    live[i] = true;
+  }
+  table_.lookup(keys, n, index);
+
+  const auto apply = [&](uint16_t i, uint32_t si) {
+    Session& s = table_.session(si);
+    rte_mbuf* m = pkts[i];
+    if (t[i].kind == NatKind::icmp_error) {
+      if (ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)) != s.public_ip) {
+        sink_.drop(m, Drop::nat_icmp_no_session);
+        return false;
+      }
+      translate_icmp_error(m, false, s.inside_ip, s.inside_port);
+      return true;
+    }
+    s.last_ms = now_ms;
+    if (t[i].proto == IPPROTO_TCP && t[i].kind == NatKind::flow) {
+      table_.tcp_segment(si, false, t[i].tcp_flags, now_ms);
+    }
+    rewrite_destination(m, s.inside_ip, s.inside_port);
+    return true;
+  };
+  for (uint16_t i = 0; i < n; i++) {
+    if (live[i] && index[i] != kNoIndex) live[i] = apply(i, index[i]);
+  }
+
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    if (!live[i]) continue;
+    rte_mbuf* m = pkts[i];
+    if (index[i] == kNoIndex) {
+      uint32_t s = table_.lookup(keys[i]);  // opened by an earlier packet of this burst?
+      if (s == kNoIndex) {
+        Drop why = Drop::nat_no_mapping;
+        if (t[i].kind == NatKind::tail) why = Drop::nat_frag_no_session;
+        if (t[i].kind == NatKind::icmp_error) why = Drop::nat_icmp_no_session;
+        if (t[i].kind == NatKind::flow && t[i].proto != IPPROTO_ICMP) {
+          const bool may_open = t[i].proto != IPPROTO_TCP || opens_tcp(t[i].tcp_flags);
+          s = table_.create_inbound(t[i].proto, t[i].dst, t[i].dport, t[i].src, t[i].sport,
+                                    may_open, now_ms, &why);
+        }
+        if (s == kNoIndex) {
+          sink_.drop(m, why);
+          continue;
+        }
+      }
+      if (!apply(i, s)) continue;
+    }
+    pkts[kept++] = m;
+  }
+  return kept;
+}
+
+}  // namespace sluice

@@ -1,0 +1,411 @@
+#include "nat_table.h"
+
+#include <rte_errno.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <numeric>
+
+namespace sluice {
+
+namespace {
+
+struct MappingKey {
+  uint32_t ip;
+  uint16_t port;
+  uint8_t proto;
+  uint8_t outside;
+};
+static_assert(sizeof(MappingKey) == 8);
+
+struct FilterKey {
+  uint32_t mapping;
+  uint32_t remote_ip;
+};
+static_assert(sizeof(FilterKey) == 8);
+
+// Every table a worker makes needs a name unique in the process.
+std::string unique_name(const char* what) {
+  static std::atomic<unsigned> serial{0};
+  return std::string(what) + std::to_string(serial.fetch_add(1, std::memory_order_relaxed));
+}
+
+rte_hash* make_hash(const char* what, uint32_t entries, uint32_t key_len, std::string* error) {
+  const std::string name = unique_name(what);
+  rte_hash_parameters p{};
+  p.name = name.c_str();
+  p.entries = std::max<uint32_t>(entries, 8);
+  p.key_len = key_len;
+  p.hash_func = rte_hash_crc;
+  p.socket_id = static_cast<int>(rte_socket_id());
+  // Extendable buckets: an insert below capacity never fails on a full bucket.
+  p.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+  rte_hash* h = rte_hash_create(&p);
+  if (h == nullptr && error->empty()) {
+    *error = "cannot create the NAT " + std::string(what) + " table of " + std::to_string(entries) +
+             " entries: " + rte_strerror(rte_errno) +
+             " (raise eal.memory-mb or lower nat.sessions)";
+  }
+  return h;
+}
+
+L4Proto l4(uint8_t proto) noexcept {
+  return proto == IPPROTO_TCP ? L4Proto::tcp : proto == IPPROTO_UDP ? L4Proto::udp : L4Proto::icmp;
+}
+
+void* as_data(uint32_t index) noexcept {
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(index));
+}
+
+std::vector<uint32_t> all_indexes(uint32_t n) {
+  std::vector<uint32_t> v(n);
+  // Popped from the back: index 0 first.
+  std::iota(v.rbegin(), v.rend(), 0u);
+  return v;
+}
+
+}  // namespace
+
+NatTotals& NatTotals::operator+=(const NatTable& t) noexcept {
+  // What goes is read before what comes, so a gauge never reads negative.
+  const NatCounters& c = t.counters();
+  const uint64_t deleted = c.sessions_deleted.read();
+  const uint64_t created = c.sessions_created.read();
+  sessions += created - deleted;
+  sessions_created += created;
+  sessions_deleted += deleted;
+  const uint64_t mappings_deleted = c.mappings_deleted.read();
+  mappings += c.mappings_created.read() - mappings_deleted;
+  const uint64_t clients_deleted = c.clients_deleted.read();
+  clients += c.clients_created.read() - clients_deleted;
+  const uint64_t released = c.blocks_released.read();
+  const uint64_t allocated = c.blocks_allocated.read();
+  blocks += allocated - released;
+  blocks_allocated += allocated;
+  blocks_released += released;
+  hairpins += c.hairpins.read();
+  capacity += t.session_capacity();
+  return *this;
+}
+
+NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, uint64_t now_ms)
+    : params_(params),
+      blocks_(params.pool, worker, workers),
+      timers_(params.sessions, 8192, 1000, now_ms),
+      sessions_(params.sessions),
+      mappings_(params.sessions),
+      clients_(params.clients),
+      free_sessions_(all_indexes(params.sessions)),
+      free_mappings_(all_indexes(params.sessions)),
+      free_clients_(all_indexes(params.clients)),
+      random_(params.seed | 1) {
+  session_keys_ = make_hash("nat_sess", 2 * params.sessions, sizeof(SessionKey), &error_);
+  mapping_keys_ = make_hash("nat_map", 2 * params.sessions, sizeof(MappingKey), &error_);
+  client_keys_ = make_hash("nat_cli", params.clients, sizeof(uint32_t), &error_);
+  if (!params.endpoint_independent_filtering) {
+    filter_keys_ = make_hash("nat_filt", params.sessions, sizeof(FilterKey), &error_);
+  }
+}
+
+NatTable::~NatTable() {
+  rte_hash_free(session_keys_);
+  rte_hash_free(mapping_keys_);
+  rte_hash_free(filter_keys_);
+  rte_hash_free(client_keys_);
+}
+
+uint32_t NatTable::next_random() noexcept {
+  // xorshift64*: unpredictable enough to pick a port within a block.
+  random_ ^= random_ >> 12;
+  random_ ^= random_ << 25;
+  random_ ^= random_ >> 27;
+  return static_cast<uint32_t>((random_ * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+void NatTable::lookup(const SessionKey* keys, uint32_t n, uint32_t* out) noexcept {
+  const void* ptrs[RTE_HASH_LOOKUP_BULK_MAX];
+  void* data[RTE_HASH_LOOKUP_BULK_MAX];
+  for (uint32_t done = 0; done < n; done += RTE_HASH_LOOKUP_BULK_MAX) {
+    const uint32_t k = std::min<uint32_t>(n - done, RTE_HASH_LOOKUP_BULK_MAX);
+    for (uint32_t i = 0; i < k; i++)
+      ptrs[i] = &keys[done + i];
+    uint64_t hits = 0;
+    rte_hash_lookup_bulk_data(session_keys_, ptrs, k, &hits, data);
+    for (uint32_t i = 0; i < k; i++) {
+      out[done + i] =
+          (hits >> i) & 1 ? static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[i])) : kNoIndex;
+    }
+  }
+}
+
+uint32_t NatTable::lookup(const SessionKey& key) noexcept {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(session_keys_, &key, &data) < 0) return kNoIndex;
+  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+}
+
+uint64_t NatTable::timeout_ms(const Session& s) const noexcept {
+  switch (s.proto) {
+    case IPPROTO_TCP:
+      return tcp_uses_established_timeout(s.tcp) ? params_.tcp_established_timeout_ms
+                                                 : params_.tcp_transitory_timeout_ms;
+    case IPPROTO_UDP:
+      return params_.udp_timeout_ms;
+    default:
+      return params_.icmp_timeout_ms;
+  }
+}
+
+void NatTable::tcp_segment(uint32_t index, bool from_inside, uint8_t flags,
+                           uint64_t now_ms) noexcept {
+  Session& s = sessions_[index];
+  const TcpState next = tcp_next(s.tcp, from_inside, flags);
+  if (next == s.tcp) return;
+  const bool was_long = tcp_uses_established_timeout(s.tcp);
+  s.tcp = next;
+  // The wheel holds the session at its old due time; a shorter timeout must
+  // not wait for it (an RST'd session would linger for hours).
+  if (was_long && !tcp_uses_established_timeout(next)) {
+    timers_.cancel(index);
+    timers_.schedule(index, now_ms + timeout_ms(s));
+  }
+}
+
+uint32_t NatTable::find_or_add_client(uint32_t ip, Drop* why) noexcept {
+  void* data = nullptr;
+  if (rte_hash_lookup_data(client_keys_, &ip, &data) >= 0) {
+    return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+  }
+  if (free_clients_.empty()) {
+    *why = Drop::nat_clients_full;
+    return kNoIndex;
+  }
+  const uint32_t c = free_clients_.back();
+  if (rte_hash_add_key_data(client_keys_, &ip, as_data(c)) != 0) {
+    *why = Drop::nat_clients_full;
+    return kNoIndex;
+  }
+  free_clients_.pop_back();
+  clients_used_++;
+  Client& cl = clients_[c];
+  cl.ip = ip;
+  cl.address = kNoAddress;
+  cl.sessions = 0;
+  cl.blocks = 0;
+  counters_.clients_created.add();
+  return c;
+}
+
+uint32_t NatTable::find_or_add_mapping(uint8_t proto, uint32_t client, uint32_t inside_ip,
+                                       uint16_t inside_port, uint64_t now_ms, Drop* why) noexcept {
+  const MappingKey inside{inside_ip, inside_port, proto, 0};
+  void* data = nullptr;
+  if (rte_hash_lookup_data(mapping_keys_, &inside, &data) >= 0) {
+    return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+  }
+  // A port from one of the client's blocks, newest first; then a new block,
+  // on the client's address while it has one free (paired pooling).
+  Client& cl = clients_[client];
+  const L4Proto p = l4(proto);
+  uint32_t block = kNoBlock;
+  uint16_t port = 0;
+  for (uint32_t i = cl.blocks; i-- > 0 && port == 0;) {
+    port = blocks_.take_port(cl.block[i], p, next_random());
+    if (port != 0) block = cl.block[i];
+  }
+  if (port == 0) {
+    if (cl.blocks == params_.max_blocks) {
+      *why = Drop::nat_client_limit;
+      return kNoIndex;
+    }
+    block = blocks_.allocate(client, cl.address, rte_hash_crc_4byte(inside_ip, 0));
+    if (block == kNoBlock) {
+      *why = Drop::nat_pool_exhausted;
+      return kNoIndex;
+    }
+    counters_.blocks_allocated.add();
+    cl.block[cl.blocks++] = block;
+    if (cl.address == kNoAddress) cl.address = blocks_.address_index(block);
+    port = blocks_.take_port(block, p, next_random());
+  }
+  const uint32_t m = free_mappings_.back();
+  Mapping& mp = mappings_[m];
+  mp = Mapping{inside_ip, blocks_.address(block), inside_port, port, proto, client, block, 0};
+  const MappingKey outside{mp.public_ip, port, proto, 1};
+  if (rte_hash_add_key_data(mapping_keys_, &inside, as_data(m)) != 0) {
+    blocks_.put_port(block, p, port, now_ms);
+    *why = Drop::nat_table_full;
+    return kNoIndex;
+  }
+  if (rte_hash_add_key_data(mapping_keys_, &outside, as_data(m)) != 0) {
+    rte_hash_del_key(mapping_keys_, &inside);
+    blocks_.put_port(block, p, port, now_ms);
+    *why = Drop::nat_table_full;
+    return kNoIndex;
+  }
+  free_mappings_.pop_back();
+  mappings_used_++;
+  counters_.mappings_created.add();
+  return m;
+}
+
+uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t remote_port,
+                               uint64_t now_ms) noexcept {
+  Mapping& mp = mappings_[mapping];
+  const uint32_t s = free_sessions_.back();
+  const SessionKey in{mp.inside_ip, remote_ip, mp.inside_port, remote_port, mp.proto, 0, 0};
+  const SessionKey out{mp.public_ip, remote_ip, mp.public_port, remote_port, mp.proto, 1, 0};
+  if (rte_hash_add_key_data(session_keys_, &in, as_data(s)) != 0) return kNoIndex;
+  if (rte_hash_add_key_data(session_keys_, &out, as_data(s)) != 0) {
+    rte_hash_del_key(session_keys_, &in);
+    return kNoIndex;
+  }
+  free_sessions_.pop_back();
+  sessions_used_++;
+  sessions_[s] = Session{mp.inside_ip,   mp.public_ip, remote_ip, mp.inside_port,
+                         mp.public_port, remote_port,  mp.proto,  TcpState::closed,
+                         mapping,        now_ms,       now_ms};
+  mp.sessions++;
+  clients_[mp.client].sessions++;
+  if (filter_keys_ != nullptr) filter_add(mapping, remote_ip, 1);
+  timers_.schedule(s, now_ms + timeout_ms(sessions_[s]));
+  counters_.sessions_created.add();
+  return s;
+}
+
+uint32_t NatTable::create_outbound(uint8_t proto, uint32_t inside_ip, uint16_t inside_port,
+                                   uint32_t remote_ip, uint16_t remote_port, uint64_t now_ms,
+                                   Drop* why) noexcept {
+  // Two passes: the second after reclaiming everything already expired, so
+  // nothing is refused while dead sessions still hold the room.
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 1) expire(now_ms, ~0u);
+    if (free_sessions_.empty()) {
+      *why = Drop::nat_table_full;
+      continue;
+    }
+    const uint32_t c = find_or_add_client(inside_ip, why);
+    if (c == kNoIndex) continue;
+    const uint32_t m = find_or_add_mapping(proto, c, inside_ip, inside_port, now_ms, why);
+    if (m == kNoIndex) {
+      // A client made for this session and left without a block goes again.
+      if (clients_[c].blocks == 0) release_block(kNoBlock, c);
+      continue;
+    }
+    const uint32_t s = add_session(m, remote_ip, remote_port, now_ms);
+    if (s != kNoIndex) return s;
+    *why = Drop::nat_table_full;
+    if (mappings_[m].sessions == 0) delete_mapping(m, now_ms);
+  }
+  return kNoIndex;
+}
+
+uint32_t NatTable::create_inbound(uint8_t proto, uint32_t public_ip, uint16_t public_port,
+                                  uint32_t remote_ip, uint16_t remote_port, bool may_open,
+                                  uint64_t now_ms, Drop* why) noexcept {
+  const MappingKey outside{public_ip, public_port, proto, 1};
+  void* data = nullptr;
+  if (rte_hash_lookup_data(mapping_keys_, &outside, &data) < 0) {
+    *why = Drop::nat_no_mapping;
+    return kNoIndex;
+  }
+  const auto m = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
+  if (!params_.endpoint_independent_filtering && !filter_allows(m, remote_ip)) {
+    *why = Drop::nat_filtered;
+    return kNoIndex;
+  }
+  if (!may_open) {
+    *why = Drop::nat_tcp_not_syn;
+    return kNoIndex;
+  }
+  if (free_sessions_.empty()) expire(now_ms, ~0u);
+  const uint32_t s =
+      free_sessions_.empty() ? kNoIndex : add_session(m, remote_ip, remote_port, now_ms);
+  if (s == kNoIndex) *why = Drop::nat_table_full;
+  return s;
+}
+
+bool NatTable::filter_allows(uint32_t mapping, uint32_t remote_ip) noexcept {
+  const FilterKey k{mapping, remote_ip};
+  return rte_hash_lookup(filter_keys_, &k) >= 0;
+}
+
+void NatTable::filter_add(uint32_t mapping, uint32_t remote_ip, int delta) noexcept {
+  const FilterKey k{mapping, remote_ip};
+  void* data = nullptr;
+  uintptr_t count =
+      rte_hash_lookup_data(filter_keys_, &k, &data) >= 0 ? reinterpret_cast<uintptr_t>(data) : 0;
+  count += delta;
+  if (count == 0) {
+    rte_hash_del_key(filter_keys_, &k);
+  } else {
+    // Below capacity: one filter key per session at most, never refused.
+    rte_hash_add_key_data(filter_keys_, &k, reinterpret_cast<void*>(count));
+  }
+}
+
+void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
+  const Session& s = sessions_[index];
+  const SessionKey in{s.inside_ip, s.remote_ip, s.inside_port, s.remote_port, s.proto, 0, 0};
+  const SessionKey out{s.public_ip, s.remote_ip, s.public_port, s.remote_port, s.proto, 1, 0};
+  rte_hash_del_key(session_keys_, &in);
+  rte_hash_del_key(session_keys_, &out);
+  if (filter_keys_ != nullptr) filter_add(s.mapping, s.remote_ip, -1);
+  Mapping& mp = mappings_[s.mapping];
+  clients_[mp.client].sessions--;
+  if (--mp.sessions == 0) delete_mapping(s.mapping, now_ms);
+  free_sessions_.push_back(index);
+  sessions_used_--;
+  counters_.sessions_deleted.add();
+}
+
+void NatTable::delete_mapping(uint32_t index, uint64_t now_ms) noexcept {
+  const Mapping& mp = mappings_[index];
+  const MappingKey inside{mp.inside_ip, mp.inside_port, mp.proto, 0};
+  const MappingKey outside{mp.public_ip, mp.public_port, mp.proto, 1};
+  rte_hash_del_key(mapping_keys_, &inside);
+  rte_hash_del_key(mapping_keys_, &outside);
+  // The block starts its hold-down when this was its last port in use.
+  blocks_.put_port(mp.block, l4(mp.proto), mp.public_port, now_ms);
+  free_mappings_.push_back(index);
+  mappings_used_--;
+  counters_.mappings_deleted.add();
+}
+
+// Takes a released block off its client; a client with no block left is
+// forgotten. block == kNoBlock: only the latter.
+void NatTable::release_block(uint32_t block, uint32_t client) noexcept {
+  Client& cl = clients_[client];
+  for (uint32_t i = 0; i < cl.blocks && block != kNoBlock; i++) {
+    if (cl.block[i] == block) {
+      cl.block[i] = cl.block[--cl.blocks];
+      counters_.blocks_released.add();
+      break;
+    }
+  }
+  if (cl.blocks != 0) return;
+  rte_hash_del_key(client_keys_, &cl.ip);
+  free_clients_.push_back(client);
+  clients_used_--;
+  counters_.clients_deleted.add();
+}
+
+void NatTable::expire(uint64_t now_ms, unsigned budget) noexcept {
+  const unsigned fired = timers_.advance(now_ms, budget, [&](uint32_t index) {
+    const Session& s = sessions_[index];
+    const uint64_t due = s.last_ms + timeout_ms(s);
+    if (due > now_ms) {
+      timers_.schedule(index, due);
+    } else {
+      delete_session(index, now_ms);
+    }
+  });
+  counters_.expiry_visits.add(fired);
+  blocks_.expire(now_ms, budget,
+                 [&](uint32_t block, uint32_t client) { release_block(block, client); });
+}
+
+}  // namespace sluice

@@ -1,0 +1,225 @@
+// One worker's NAT state: its clients, their port blocks, mappings and
+// sessions. Only the owning worker touches it (ARCHITECTURE.md: a client
+// belongs to worker hash(inside IP) mod W, and so do its blocks, mappings,
+// sessions and counters), so nothing here locks.
+//
+//   client   an inside address; holds up to max_blocks port blocks, all on
+//            one public address while that address has room (paired pooling)
+//   mapping  endpoint-independent (RFC 4787 REQ-1): inside address:port and
+//            protocol <-> public address:port, the same for every remote;
+//            lives while it has sessions; its port comes from a block of its
+//            client, chosen unpredictably within the block
+//   session  one mapping talking to one remote address:port: the unit of
+//            filtering, TCP state, timeouts and (later) flow accounting
+//
+// Lookups use DPDK's rte_hash (cuckoo, bulk lookup with prefetch):
+//   sessions: two keys per session, inside view (inside ip:port, remote) and
+//             outside view (public ip:port, remote), one table, so each
+//             direction's established path is one bulk lookup per burst;
+//   mappings: two keys per mapping, inside and public endpoint;
+//   filter:   (mapping, remote address) -> sessions, for address-dependent
+//             filtering (RFC 4787 REQ-8), only when that mode is on;
+//   clients:  inside address -> client.
+// Records live in flat arrays with free lists, allocated at construction.
+//
+// Expiry: every session sits on a timer wheel at its due time; touching a
+// session only updates last_ms, and the wheel re-checks when the slot comes
+// due (lazy), so the fast path never moves timers. expire() does bounded work
+// per call; create() runs an unbounded catch-up before it refuses anything,
+// so expired sessions are reclaimed before a client is turned away.
+//
+// Memory per session is about 300 bytes at full capacity (bench/ reports
+// it): the 64-byte record, two session keys, a mapping and its two keys, the
+// filter key and the timer links.
+#pragma once
+
+#include <rte_hash.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "counters.h"
+#include "nat_tcp.h"
+#include "port_blocks.h"
+#include "timer_wheel.h"
+
+namespace sluice {
+
+inline constexpr uint32_t kNoIndex = ~uint32_t{0};
+inline constexpr unsigned kMaxBlocksPerClient = 64;
+
+struct NatParams {
+  PoolConfig pool;
+  uint32_t sessions = 1 << 16;  // this worker's capacity
+  uint32_t clients = 1 << 12;
+  uint32_t max_blocks = 8;
+  bool endpoint_independent_filtering = false;
+  uint32_t udp_timeout_ms = 300'000;
+  uint32_t tcp_established_timeout_ms = 7'440'000;
+  uint32_t tcp_transitory_timeout_ms = 240'000;
+  uint32_t icmp_timeout_ms = 60'000;
+  uint64_t seed = 1;  // port choice within a block
+};
+
+// The hash key of a session: one endpoint of ours (inside or public) and the
+// remote one. 16 bytes, no padding left undefined.
+struct SessionKey {
+  uint32_t local_ip;
+  uint32_t remote_ip;
+  uint16_t local_port;
+  uint16_t remote_port;
+  uint8_t proto;
+  uint8_t outside;  // 0: inside view, 1: outside (public) view
+  uint16_t zero;
+};
+static_assert(sizeof(SessionKey) == 16);
+
+struct Session {
+  uint32_t inside_ip;
+  uint32_t public_ip;
+  uint32_t remote_ip;
+  uint16_t inside_port;
+  uint16_t public_port;
+  uint16_t remote_port;
+  uint8_t proto;
+  TcpState tcp;
+  uint32_t mapping;
+  uint64_t created_ms;
+  uint64_t last_ms;
+};
+
+struct Mapping {
+  uint32_t inside_ip;
+  uint32_t public_ip;
+  uint16_t inside_port;
+  uint16_t public_port;
+  uint8_t proto;
+  uint32_t client;
+  uint32_t block;
+  uint32_t sessions;
+};
+
+struct Client {
+  uint32_t ip;
+  uint32_t address;  // index of its public address in the pool (kNoAddress before its first block)
+  uint32_t sessions;
+  uint32_t blocks;  // used entries of block[]
+  uint32_t block[kMaxBlocksPerClient];
+};
+
+// Single writer (the worker); read by telemetry.
+struct alignas(64) NatCounters {
+  Counter sessions_created;
+  Counter sessions_deleted;
+  Counter mappings_created;
+  Counter mappings_deleted;
+  Counter clients_created;
+  Counter clients_deleted;
+  Counter blocks_allocated;
+  Counter blocks_released;
+  Counter expiry_visits;  // wheel entries examined (fired)
+  Counter hairpins;       // packets from one client to another's public endpoint
+};
+
+class NatTable;
+
+// Several tables' counters summed, read from any thread (telemetry, exit).
+struct NatTotals {
+  uint64_t sessions = 0;  // in use now
+  uint64_t sessions_created = 0;
+  uint64_t sessions_deleted = 0;
+  uint64_t mappings = 0;
+  uint64_t clients = 0;
+  uint64_t blocks = 0;  // held by clients now
+  uint64_t blocks_allocated = 0;
+  uint64_t blocks_released = 0;
+  uint64_t hairpins = 0;
+  uint64_t capacity = 0;
+  NatTotals& operator+=(const NatTable& t) noexcept;
+};
+
+class NatTable {
+ public:
+  // worker/workers: this worker's share of the port blocks. Check ok().
+  NatTable(const NatParams& params, unsigned worker, unsigned workers, uint64_t now_ms);
+  ~NatTable();
+  NatTable(const NatTable&) = delete;
+  NatTable& operator=(const NatTable&) = delete;
+  bool ok() const noexcept { return error_.empty(); }
+  const std::string& error() const noexcept { return error_; }
+
+  // Bulk session lookup: out[i] is the session index or kNoIndex.
+  void lookup(const SessionKey* keys, uint32_t n, uint32_t* out) noexcept;
+  uint32_t lookup(const SessionKey& key) noexcept;
+
+  // A new session from the inside endpoint to the remote one (reusing the
+  // endpoint's mapping, or making one). kNoIndex and *why when refused.
+  uint32_t create_outbound(uint8_t proto, uint32_t inside_ip, uint16_t inside_port,
+                           uint32_t remote_ip, uint16_t remote_port, uint64_t now_ms,
+                           Drop* why) noexcept;
+  // A packet from a remote endpoint to a public endpoint that has no session
+  // with it: a new session if a mapping exists, filtering lets the remote in
+  // and may_open (a TCP segment that is not a SYN may not), else kNoIndex and
+  // *why (nat-no-mapping, nat-filtered, nat-tcp-not-syn, nat-table-full).
+  uint32_t create_inbound(uint8_t proto, uint32_t public_ip, uint16_t public_port,
+                          uint32_t remote_ip, uint16_t remote_port, bool may_open, uint64_t now_ms,
+                          Drop* why) noexcept;
+
+  Session& session(uint32_t index) noexcept { return sessions_[index]; }
+  const Session& session(uint32_t index) const noexcept { return sessions_[index]; }
+  // A TCP segment seen on the session: new state, and the timer moved when
+  // the state's timeout is shorter than the one it is scheduled for.
+  void tcp_segment(uint32_t index, bool from_inside, uint8_t flags, uint64_t now_ms) noexcept;
+  uint64_t timeout_ms(const Session& s) const noexcept;
+
+  // Expires due sessions and releases port blocks past their hold-down, at
+  // most `budget` of each.
+  void expire(uint64_t now_ms, unsigned budget) noexcept;
+
+  // The inbound filter of a mapping: does it have a session with remote_ip?
+  bool filter_allows(uint32_t mapping, uint32_t remote_ip) noexcept;
+
+  NatCounters& counters() noexcept { return counters_; }
+  const NatCounters& counters() const noexcept { return counters_; }
+  const PortBlocks& blocks() const noexcept { return blocks_; }
+  uint32_t sessions_in_use() const noexcept { return sessions_used_; }
+  uint32_t session_capacity() const noexcept { return params_.sessions; }
+  uint32_t mappings_in_use() const noexcept { return mappings_used_; }
+  uint32_t clients_in_use() const noexcept { return clients_used_; }
+  const NatParams& params() const noexcept { return params_; }
+
+ private:
+  uint32_t find_or_add_client(uint32_t ip, Drop* why) noexcept;
+  uint32_t find_or_add_mapping(uint8_t proto, uint32_t client, uint32_t inside_ip,
+                               uint16_t inside_port, uint64_t now_ms, Drop* why) noexcept;
+  uint32_t add_session(uint32_t mapping, uint32_t remote_ip, uint16_t remote_port,
+                       uint64_t now_ms) noexcept;
+  void delete_session(uint32_t index, uint64_t now_ms) noexcept;
+  void delete_mapping(uint32_t index, uint64_t now_ms) noexcept;
+  void release_block(uint32_t block, uint32_t client) noexcept;
+  void filter_add(uint32_t mapping, uint32_t remote_ip, int delta) noexcept;
+  uint32_t next_random() noexcept;
+
+  NatParams params_;
+  std::string error_;
+  PortBlocks blocks_;
+  TimerWheel timers_;
+  rte_hash* session_keys_ = nullptr;
+  rte_hash* mapping_keys_ = nullptr;
+  rte_hash* filter_keys_ = nullptr;
+  rte_hash* client_keys_ = nullptr;
+  std::vector<Session> sessions_;
+  std::vector<Mapping> mappings_;
+  std::vector<Client> clients_;
+  std::vector<uint32_t> free_sessions_;
+  std::vector<uint32_t> free_mappings_;
+  std::vector<uint32_t> free_clients_;
+  uint32_t sessions_used_ = 0;
+  uint32_t mappings_used_ = 0;
+  uint32_t clients_used_ = 0;
+  uint64_t random_;
+  NatCounters counters_;
+};
+
+}  // namespace sluice
