@@ -306,6 +306,9 @@ uint32_t NatTable::create_outbound(uint8_t proto, uint32_t inside_ip, uint16_t i
 uint32_t NatTable::create_inbound(uint8_t proto, uint32_t public_ip, uint16_t public_port,
                                   uint32_t remote_ip, uint16_t remote_port, bool may_open,
                                   uint64_t now_ms, Drop* why) noexcept {
+  // Reclaim before looking: the catch-up may end the very mapping this
+  // packet is for, which must then not take a session.
+  if (free_sessions_.empty()) expire(now_ms, ~0u);
   const MappingKey outside{public_ip, public_port, proto, 1};
   void* data = nullptr;
   if (rte_hash_lookup_data(mapping_keys_, &outside, &data) < 0) {
@@ -321,7 +324,6 @@ uint32_t NatTable::create_inbound(uint8_t proto, uint32_t public_ip, uint16_t pu
     *why = Drop::nat_tcp_not_syn;
     return kNoIndex;
   }
-  if (free_sessions_.empty()) expire(now_ms, ~0u);
   const uint32_t s =
       free_sessions_.empty() ? kNoIndex : add_session(m, remote_ip, remote_port, now_ms);
   if (s == kNoIndex) *why = Drop::nat_table_full;

@@ -104,6 +104,16 @@ class Frame {
     dport_ = dport;
     return *this;
   }
+  Frame& tcp_flags(uint8_t flags) { return set(tcp_flags_, flags); }  // RTE_TCP_*_FLAG; SYN
+  Frame& no_udp_checksum() { return set(no_udp_checksum_, true); }    // UDP checksum 0 (none)
+  // An ICMP error (type, code, unused word 0) quoting the first `bytes` of
+  // another datagram as that frame would send it (all of it by default).
+  Frame& icmp_error(uint8_t type, uint8_t code, const Frame& quoted, size_t bytes = SIZE_MAX) {
+    std::vector<uint8_t> q = quoted.l3_bytes();
+    if (bytes < q.size()) q.resize(bytes);
+    icmp(type, code, 0, 0);
+    return payload_bytes(std::move(q));
+  }
   Frame& raw(uint8_t proto) {
     l4_ = L4::raw;
     return set(proto_, proto);
@@ -150,7 +160,7 @@ class Frame {
         break;
       case L4::tcp:
         l4 = {hi(sport_), lo(sport_), hi(dport_), lo(dport_), 0,    0,    0, 1, 0, 0,
-              0,          0,          0x50,       0x02,       0xff, 0xff, 0, 0, 0, 0};
+              0,          0,          0x50,       tcp_flags_, 0xff, 0xff, 0, 0, 0, 0};
         break;
       case L4::raw:
         break;
@@ -175,6 +185,7 @@ class Frame {
       pseudo[11] = lo(l4_len);
       uint16_t c = fold_complement(sum16(l4.data(), l4.size(), sum16(pseudo, 12)));
       if (l4_ == L4::udp && c == 0) c = 0xffff;
+      if (l4_ == L4::udp && no_udp_checksum_) c = 0;
       const size_t at = l4_ == L4::udp ? 6 : 16;
       l4[at] = hi(c);
       l4[at + 1] = lo(c);
@@ -302,6 +313,8 @@ class Frame {
   uint16_t seq_ = 0;
   uint16_t sport_ = 40000;
   uint16_t dport_ = 53;
+  uint8_t tcp_flags_ = 0x02;  // SYN
+  bool no_udp_checksum_ = false;
   uint16_t payload_ = 18;
   uint8_t seed_ = 0;
   std::vector<uint8_t> payload_bytes_;
