@@ -38,7 +38,7 @@ void Ip4Forward::process(uint8_t in, uint16_t rx_port, rte_mbuf** pkts, uint16_t
     rte_mbuf* m = pkts[i];
     auto* ip = rte_pktmbuf_mtod(m, rte_ipv4_hdr*);
     if (ip->time_to_live <= 1 && !(meta(m).flags & kMetaLocal)) {
-      if (!to_icmp_error(m, Drop::ttl_expired, kIcmpTimeExceeded, 0, in, 0, now)) continue;
+      if (!time_exceeded(m, in, now)) continue;
       ip = rte_pktmbuf_mtod(m, rte_ipv4_hdr*);
     }
     dst[kept] = ip_dst(ip);

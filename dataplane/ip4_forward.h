@@ -24,6 +24,7 @@
 
 #include <cstdint>
 
+#include "icmp.h"
 #include "interface.h"
 #include "route.h"
 #include "sink.h"
@@ -39,6 +40,13 @@ class Ip4Forward {
       : ifaces_(ifaces), routes_(routes), tx_(tx), sink_(sink), icmp_limit_(icmp_limit) {}
 
   void process(uint8_t in, uint16_t rx_port, rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept;
+
+  // Step 1 alone, for a pipeline that must answer an expired TTL before it
+  // changes or keeps state for the packet (NAT): true when m became an ICMP
+  // time exceeded, ready for process(); false when it was dropped.
+  bool time_exceeded(rte_mbuf* m, uint8_t in, uint64_t now) noexcept {
+    return to_icmp_error(m, Drop::ttl_expired, kIcmpTimeExceeded, 0, in, 0, now);
+  }
 
  private:
   // Sends one routed packet; may turn it into an ICMP error (routed again).

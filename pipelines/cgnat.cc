@@ -56,8 +56,27 @@ class CgnatPipeline final : public Pipeline {
   // worker that owns its client.
   void admit(uint8_t iface, rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
     if (iface == kIn) n = antispoof_stage(*tables_.clients, pkts, n, sink_);
+    n = expire_ttl(iface, pkts, n, now);
     n = steer(iface, pkts, n);
     translate(iface, pkts, n, now);
+  }
+
+  // A packet that would leave with TTL 0 is answered here, before NAT, so it
+  // makes no session, mapping or port block (a traceroute's first hop).
+  uint16_t expire_ttl(uint8_t iface, rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
+    rte_mbuf* errors[kBurst];
+    uint16_t n_errors = 0;
+    uint16_t kept = 0;
+    for (uint16_t i = 0; i < n; i++) {
+      rte_mbuf* m = pkts[i];
+      if (rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)->time_to_live > 1) {
+        pkts[kept++] = m;
+      } else if (forward_.time_exceeded(m, iface, now)) {
+        errors[n_errors++] = m;
+      }
+    }
+    if (n_errors != 0) forward_.process(iface, meta(errors[0]).rx_port, errors, n_errors, now);
+    return kept;
   }
 
   // Keeps this worker's packets at the front of pkts; stages the others.

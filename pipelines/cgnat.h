@@ -1,7 +1,8 @@
 // The `cgnat` pipeline: NAT44 for a campus, then routing.
 //
 //   parse/validate -> fragment tracking (ports for later fragments)
-//   -> (inside) anti-spoof -> steer to the owner worker (handoff)
+//   -> (inside) anti-spoof -> TTL (ICMP time exceeded, before any NAT state)
+//   -> steer to the owner worker (handoff)
 //   -> NAT in2out / out2in (hairpins go round to out2in)
 //   -> IPv4 forward (TTL, route, MTU, neighbour, L2, TX)
 //

@@ -546,9 +546,11 @@ TEST_CASE("cgnat: an ICMP error about a translated packet quotes it as it was re
     free_all(out);
     CHECK(rig.counters().dropped(Drop::ttl_expired) == 1);
   }
-  SECTION("TTL 1 from a client") {
-    const Frame f = from_client(client).ttl(1);
+  SECTION("TTL 1 from a client: answered before NAT, no new session") {
+    const Frame f = from_client(client).ttl(1).udp(40001, 53);
     rig.receive(0, kInside, f);
+    CHECK(rig.nat[0]->sessions_in_use() == 1);  // only open_session's
+    CHECK(rig.nat[0]->mappings_in_use() == 1);
     CHECK(rig.sent_outside().empty());
     auto back = rig.sent_inside();
     REQUIRE(back.size() == 1);
