@@ -325,6 +325,17 @@ void Daemon::run(std::atomic<bool>& running) {
 
   workers_running_.store(false, std::memory_order_relaxed);
   rte_eal_mp_wait_lcore();
+  // Packets the workers handed each other in their last round are finished
+  // here, on their owners' pipelines and TX queues (the workers are gone),
+  // so none is lost uncounted.
+  for (unsigned round = 0; round < 8; round++) {
+    unsigned moved = 0;
+    for (size_t k = 0; k < pipelines_.size(); k++) {
+      moved += pipelines_[k]->poll(rte_rdtsc());
+      workers_[k]->tx.flush();
+    }
+    if (moved == 0) break;
+  }
   // Whatever the workers punted before they stopped is released, not leaked.
   for (rte_ring* r : punt_rings_) {
     void* obj = nullptr;
@@ -338,9 +349,10 @@ void Daemon::print_summary() const {
   for (const auto& wk : workers_)
     t += wk->counters;
   fmt::print(
-      "sluice: workers rx {} tx {} forwarded {} punted {} icmp-errors {} icmp-suppressed {}\n",
-      t.rx_packets, t.tx_packets, t.forwarded, t.punted, t.icmp_errors_sent,
-      t.icmp_errors_suppressed);
+      "sluice: workers rx {} tx {} forwarded {} punted {} handed-off {} handed-in {} icmp-errors {} "
+      "icmp-suppressed {}\n",
+      t.rx_packets, t.tx_packets, t.forwarded, t.punted, t.handed_off, t.handed_in,
+      t.icmp_errors_sent, t.icmp_errors_suppressed);
   for (size_t i = 0; i < kDropCount; i++) {
     if (t.drops[i] != 0) fmt::print("sluice: drop {:<22} {}\n", kDropInfo[i].name, t.drops[i]);
   }
@@ -350,9 +362,9 @@ void Daemon::print_summary() const {
       n += *table;
     fmt::print(
         "sluice: nat sessions {} (created {} expired {}), mappings {}, clients {}, port blocks {} "
-        "(allocated {} released {}), hairpins {}, handed off {}\n",
+        "(allocated {} released {}), hairpins {}\n",
         n.sessions, n.sessions_created, n.sessions_deleted, n.mappings, n.clients, n.blocks,
-        n.blocks_allocated, n.blocks_released, n.hairpins, t.handed_off);
+        n.blocks_allocated, n.blocks_released, n.hairpins);
   }
   const ControlCounters& c = counters_;
   fmt::print(

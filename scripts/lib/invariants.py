@@ -6,16 +6,20 @@
 
 The second form checks the same identities (all but the last, which needs
 counters the summary does not print) on the summary sluice prints when it
-exits, where they must hold exactly: the workers have stopped.
+exits, where they must hold exactly: the workers have stopped and what they
+had handed to each other has been processed.
 
 Every packet a worker receives ends in exactly one place: handed to the
-driver (tx_packets), dropped for a reason, or punted to control. A packet the
-worker turned into an ICMP error is counted twice (under its drop reason,
-then sent or dropped again as the error) and corrected for with
-icmp_errors_sent; an error the rate limit suppressed is not a drop
-(icmp_errors_suppressed). So, when nothing is in flight:
+driver (tx_packets), dropped for a reason, punted to control, or (cgnat)
+handed off to the worker that owns its client, which counts it as handed_in
+and then ends it in one of those places itself. A packet the worker turned
+into an ICMP error is counted twice (under its drop reason, then sent or
+dropped again as the error) and corrected for with icmp_errors_sent; an error
+the rate limit suppressed is not a drop (icmp_errors_suppressed). So, when
+nothing is in flight, for each worker and summed over the workers:
 
   rx_packets == tx_packets + punted + dropped - icmp_errors_sent
+                + handed_off - handed_in
   dropped    == sum of the drops by reason
   rx_packets == sum over ports of ethdev ipackets
   sum over ports of ethdev opackets == tx_packets + arp_requests_out + arp_replies_out
@@ -42,14 +46,26 @@ def snapshot(tel):
     # Reasons are spelt with '-' (as in the exit summary); accept '_' too.
     drops = {k.replace("_", "-"): v for k, v in tel.query("/sluice/drops").items()}
     ports = [tel.query(f"/ethdev/stats,{p}") for p in tel.query("/ethdev/list")]
-    return stats, drops, ports
+    workers = [tel.query(f"/sluice/worker,{k}") for k in range(stats.get("workers", 0))]
+    return stats, drops, ports, workers
 
 
-def check(stats, drops, ports, control=True):
+def packet_fate(s):
+    """Right-hand side of the per-packet identity (handoff counters 0 when absent)."""
+    return (s["tx_packets"] + s["punted"] + s["dropped"] - s["icmp_errors_sent"]
+            + s.get("handed_off", 0) - s.get("handed_in", 0))
+
+
+FATE = "rx_packets == tx_packets + punted + dropped - icmp_errors_sent + handed_off - handed_in"
+
+
+def check(stats, drops, ports, workers=(), control=True):
     s = stats
     rows = []
-    rows.append(("rx_packets == tx_packets + punted + dropped - icmp_errors_sent", s["rx_packets"],
-                 s["tx_packets"] + s["punted"] + s["dropped"] - s["icmp_errors_sent"]))
+    rows.append((FATE, s["rx_packets"], packet_fate(s)))
+    if len(workers) > 1:
+        for k, w in enumerate(workers):
+            rows.append((f"worker {k}: {FATE}", w["rx_packets"], packet_fate(w)))
     rows.append(("dropped == sum of /sluice/drops", s["dropped"], sum(drops.values())))
     rows.append(("rx_packets == sum of ethdev ipackets", s["rx_packets"], sum(p["ipackets"] for p in ports)))
     if not control:
@@ -70,7 +86,8 @@ def parse_summary(path):
             if w[:2] == ["sluice:", "workers"]:
                 v = dict(zip(w[2::2], (int(x) for x in w[3::2])))
                 stats = {"rx_packets": v["rx"], "tx_packets": v["tx"], "forwarded": v["forwarded"],
-                         "punted": v["punted"], "icmp_errors_sent": v["icmp-errors"]}
+                         "punted": v["punted"], "icmp_errors_sent": v["icmp-errors"],
+                         "handed_off": v["handed-off"], "handed_in": v["handed-in"]}
             elif w[:2] == ["sluice:", "drop"]:
                 drops[w[2]] = int(w[3])
             elif w[:2] == ["sluice:", "port"]:

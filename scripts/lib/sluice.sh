@@ -21,6 +21,16 @@
 # 10.16.1.(2+i). SL_VLAN=ID sets inside.vlan in sl_config (the clients stay
 # untagged: this kernel may lack 802.1Q; tests speak VLAN with scapy).
 #
+# More addresses: SL_CLI_EXTRA=K gives client namespace i K more addresses,
+# 10.16.1.(64 + i*K + j) for j < K (sl_client_ips I lists all of client I's,
+# its primary first; SL_CLI_ALL_IPS every client address). SL_SRV_EXTRA=K
+# gives the server 192.0.2.(3 + j) for j < K (SL_SRV_IPS: all of them).
+#
+# NAT: SL_NAT=1 makes sl_config write `dataplane.pipeline = cgnat` with
+# `nat.pool = $SL_POOL` (198.51.100.0/26), and sl_topology route only the pool
+# on the server (no route to 10.16.0.0/12: an untranslated packet cannot come
+# back). Unset, everything is as without NAT.
+#
 # Every process started through sl_bg or sl_start is killed on exit, every
 # namespace created is deleted (after killing what still runs in it), and the
 # DPDK runtime directory of this run's prefix is removed. On a failing exit the
@@ -28,7 +38,8 @@
 # run's temporary directory (configuration, logs, captures).
 #
 # Environment: SLUICE (binary, default build/control/sluice), SL_CLIENTS,
-# SL_VLAN, SL_PREFIX_BASE (eal.prefix before the run id, default sluice-t).
+# SL_CLI_EXTRA, SL_SRV_EXTRA, SL_NAT, SL_POOL, SL_VLAN, SL_PREFIX_BASE
+# (eal.prefix before the run id, default sluice-t).
 
 SL_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SL_ROOT=$(cd "$SL_LIB/../.." && pwd)
@@ -40,6 +51,7 @@ SL_IN_IP=10.16.1.1
 SL_OUT_IP=192.0.2.1
 SL_SRV_IP=192.0.2.2
 SL_CLIENT_PREFIX=10.16.0.0/12
+SL_POOL=${SL_POOL:-198.51.100.0/26}
 
 SL_FAILS=0
 SL_PASSES=0
@@ -230,16 +242,45 @@ sl_topology() {
     SL_NS_CLI=${SL_NS_CLIS[0]}
     SL_IF_CLI=${SL_IF_CLIS[0]}
   fi
+  local extra=${SL_CLI_EXTRA:-0} j a
+  if [ $((64 + n * extra)) -gt 255 ]; then
+    sl_err "sl_topology: SL_CLIENTS=$n x SL_CLI_EXTRA=$extra addresses do not fit 10.16.1.64-254"
+    return 1
+  fi
+  SL_CLI_ALL_IPS=()
   for i in "${!SL_NS_CLIS[@]}"; do
     ns=${SL_NS_CLIS[$i]}
     SL_CLI_IPS+=("10.16.1.$((2 + i))")
+    SL_CLI_ALL_IPS+=("10.16.1.$((2 + i))")
     ip -n "$ns" addr add "10.16.1.$((2 + i))/24" dev "${SL_IF_CLIS[$i]}"
+    for j in $(seq 0 $((extra - 1))); do
+      a=10.16.1.$((64 + i * extra + j))
+      ip -n "$ns" addr add "$a/24" dev "${SL_IF_CLIS[$i]}" || return 1
+      SL_CLI_ALL_IPS+=("$a")
+    done
     ip -n "$ns" route add default via "$SL_IN_IP"
   done
   sl_veth "$SL_IF_OUT" "$SL_NS_SLU" "$SL_IF_SRV" "$SL_NS_SRV" || return 1
   ip -n "$SL_NS_SRV" addr add "$SL_SRV_IP/24" dev "$SL_IF_SRV"
-  ip -n "$SL_NS_SRV" route add "$SL_CLIENT_PREFIX" via "$SL_OUT_IP"
+  SL_SRV_IPS=("$SL_SRV_IP")
+  for j in $(seq 0 $((${SL_SRV_EXTRA:-0} - 1))); do
+    ip -n "$SL_NS_SRV" addr add "192.0.2.$((3 + j))/24" dev "$SL_IF_SRV" || return 1
+    SL_SRV_IPS+=("192.0.2.$((3 + j))")
+  done
+  if [ -n "${SL_NAT:-}" ]; then
+    # Only the public pool comes back through sluice.
+    ip -n "$SL_NS_SRV" route add "$SL_POOL" via "$SL_OUT_IP"
+  else
+    ip -n "$SL_NS_SRV" route add "$SL_CLIENT_PREFIX" via "$SL_OUT_IP"
+  fi
   SL_LINKS=()  # all moved into namespaces: deleted with them
+}
+
+# sl_client_ips I: the addresses of client namespace I, its primary first.
+sl_client_ips() {
+  local i=$1 j extra=${SL_CLI_EXTRA:-0}
+  echo "10.16.1.$((2 + i))"
+  for j in $(seq 0 $((extra - 1))); do echo "10.16.1.$((64 + i * extra + j))"; done
 }
 
 # Run a command in a namespace.
@@ -270,6 +311,8 @@ sl_wait_listen() {
 # --- sluice --------------------------------------------------------------------
 
 # sl_config [EXTRA_INI_LINES]: a configuration for the topology on stdout.
+# The extra lines come last: with SL_NAT they are in the [nat] section unless
+# they open another one (e.g. '[dataplane]' 'workers = 2').
 sl_config() {
   cat <<EOF
 # sluice configuration for test run $SL_ID
@@ -289,6 +332,16 @@ EOF
 address = $SL_OUT_IP/24
 port = net_af_packet1,iface=$SL_IF_OUT
 EOF
+  if [ -n "${SL_NAT:-}" ]; then
+    cat <<EOF
+
+[dataplane]
+pipeline = cgnat
+
+[nat]
+pool = $SL_POOL
+EOF
+  fi
   [ $# -gt 0 ] && printf '%s\n' "$@"
   return 0
 }
@@ -368,6 +421,8 @@ sl_tel_get() {
 # sl_drop REASON: one drop counter (summed over workers).
 sl_drop() { sl_tel_get /sluice/drops "$1"; }
 sl_stat() { sl_tel_get /sluice/stats "$1"; }
+# sl_nat KEY: a NAT counter of /sluice/nat (sessions, sessions_created, ...).
+sl_nat() { sl_tel_get /sluice/nat "$1"; }
 
 # sl_wait_value CMD KEY TARGET [SECONDS]: polls until the counter reaches
 # TARGET (or time runs out), then waits 0.3 s more for stragglers; prints the
@@ -421,9 +476,23 @@ sl_capture_start() {
   return 1
 }
 
-# sl_capture_stop: stops the last capture (after 0.3 s for stragglers).
+# sl_capture_stop: stops the last capture, after 0.3 s for stragglers and
+# once its file has stopped growing (a busy host can leave tcpdump behind what
+# the kernel captured; SIGINT would lose what it has not read yet), 3 s at most.
 sl_capture_stop() {
+  local i last=-1 size same=0
   sleep 0.3
+  for i in $(seq 30); do
+    size=$(stat -c %s "$SL_CAP_FILE" 2>/dev/null || echo 0)
+    if [ "$size" = "$last" ]; then
+      same=$((same + 1))
+      [ "$same" -ge 2 ] && break
+    else
+      same=0
+    fi
+    last=$size
+    sleep 0.1
+  done
   kill -INT "$SL_CAP_PID" 2>/dev/null
   wait "$SL_CAP_PID" 2>/dev/null
   return 0

@@ -9,7 +9,7 @@ protocol /usr/bin/dpdk-telemetry.py speaks.
 Usage:
   telemetry.py -p PREFIX CMD [CMD ...]          one JSON value per line
   telemetry.py -p PREFIX CMD --get KEY [KEY..]  the values of KEYs (one per line)
-  telemetry.py -p PREFIX --table                a readable table (stats, drops, ports)
+  telemetry.py -p PREFIX --table                a readable table (stats, drops, NAT, ports)
   telemetry.py -p PREFIX --wait 10 ...          wait up to 10 s for the socket
 
 Exit status: 0 on success, 1 when the socket cannot be reached or a command
@@ -93,6 +93,21 @@ def print_table(tel):
     for k, v in sorted(nonzero.items(), key=lambda kv: -kv[1]):
         print(f"  {k:<{w}} {fmt_num(v):>14}")
     print()
+    try:
+        nat = tel.query("/sluice/nat")
+    except ValueError:
+        nat = {}  # a sluice without NAT telemetry
+    if nat.get("session_capacity", 0):
+        print(f"  {'NAT (all workers)':<{w}} {'count':>14}")
+        for key, label in [("sessions", "sessions now"), ("session_capacity", "session capacity"),
+                           ("sessions_created", "sessions created"),
+                           ("sessions_deleted", "sessions expired"), ("mappings", "mappings now"),
+                           ("clients", "clients now"), ("port_blocks", "port blocks held"),
+                           ("port_blocks_allocated", "port blocks allocated"),
+                           ("port_blocks_released", "port blocks released"),
+                           ("hairpins", "hairpinned packets")]:
+            print(f"  {label:<{w}} {fmt_num(nat.get(key, 0)):>14}")
+        print()
     print(f"  {'control: ARP and ICMP':<{w}} {'count':>14}")
     for key, label in [("arp_requests_in", "ARP requests in"), ("arp_replies_out", "ARP replies out"),
                        ("arp_requests_out", "ARP requests out"), ("arp_replies_in", "ARP replies in"),

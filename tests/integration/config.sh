@@ -64,8 +64,8 @@ retries = 5
 [control]
 echo-rate = 10"
 case_ "unknown key in [inside]" 2 "inside.bogus" '/^clients/a bogus = 1'
-case_ "unknown section" 2 "nat.pool" - "[nat]
-pool = 198.51.100.0/26"
+case_ "unknown section" 2 "bogus.key" - "[bogus]
+key = 1"
 case_ "bad inside address" 2 "inside.address = '10.16.1.300/24'" 's#^address = 10.16.1.1/24#address = 10.16.1.300/24#'
 case_ "address without a prefix length" 2 "inside.address" 's#^address = 10.16.1.1/24#address = 10.16.1.1#'
 case_ "address prefix too short (/8)" 2 "inside.address" 's#^address = 10.16.1.1/24#address = 10.16.1.1/8#'
