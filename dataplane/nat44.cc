@@ -5,6 +5,8 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
+
 #include "icmp.h"
 #include "nat_headers.h"
 #include "packet.h"
@@ -45,6 +47,11 @@ Nat44::Nat44(NatTable& table, const Nat44Options& options, unsigned worker, unsi
     : table_(table),
       options_(options),
       pool_(table.params().pool.addresses),
+      pool_low_(*std::min_element(table.params().pool.addresses.begin(),
+                                  table.params().pool.addresses.end())),
+      pool_span_(*std::max_element(table.params().pool.addresses.begin(),
+                                   table.params().pool.addresses.end()) -
+                 pool_low_),
       port_owner_(table.params().pool, workers),
       worker_(worker),
       workers_(workers),
@@ -135,6 +142,9 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
     }
   }
   table_.lookup(keys, n, index);
+  for (uint16_t i = 0; i < n; i++) {
+    if (index[i] != kNoIndex) table_.prefetch(index[i]);
+  }
 
   // Hits first, so a session they use cannot be reclaimed by a miss's
   // catch-up expiry before they are done with it.
@@ -150,11 +160,11 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
       translate_icmp_error(m, true, s.public_ip, s.public_port);
       return true;
     }
-    s.last_ms = now_ms;
+    s.last_ms = static_cast<uint32_t>(now_ms);
     if (t[i].proto == IPPROTO_TCP && t[i].kind == NatKind::flow) {
       table_.tcp_segment(si, true, t[i].tcp_flags, now_ms);
     }
-    rewrite_source(m, s.public_ip, s.public_port);
+    rewrite_source(m, t[i], s.public_ip, s.public_port);
     return true;
   };
   for (uint16_t i = 0; i < n; i++) {
@@ -247,6 +257,9 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
     live[i] = true;
   }
   table_.lookup(keys, n, index);
+  for (uint16_t i = 0; i < n; i++) {
+    if (index[i] != kNoIndex) table_.prefetch(index[i]);
+  }
 
   const auto apply = [&](uint16_t i, uint32_t si) {
     Session& s = table_.session(si);
@@ -259,11 +272,11 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
       translate_icmp_error(m, false, s.inside_ip, s.inside_port);
       return true;
     }
-    s.last_ms = now_ms;
+    s.last_ms = static_cast<uint32_t>(now_ms);
     if (t[i].proto == IPPROTO_TCP && t[i].kind == NatKind::flow) {
       table_.tcp_segment(si, false, t[i].tcp_flags, now_ms);
     }
-    rewrite_destination(m, s.inside_ip, s.inside_port);
+    rewrite_destination(m, t[i], s.inside_ip, s.inside_port);
     return true;
   };
   for (uint16_t i = 0; i < n; i++) {

@@ -60,7 +60,9 @@ class Nat44 {
   unsigned owner(const rte_mbuf* m, bool inside) const noexcept;
   static unsigned client_owner(uint32_t inside_ip, unsigned workers) noexcept;
 
-  bool is_public(uint32_t ip) const noexcept { return pool_.find(ip) >= 0; }
+  bool is_public(uint32_t ip) const noexcept {
+    return ip - pool_low_ <= pool_span_ && pool_.find(ip) >= 0;
+  }
   uint64_t ms(uint64_t now) const noexcept { return now / ticks_per_ms_; }
   NatTable& table() noexcept { return table_; }
 
@@ -70,6 +72,8 @@ class Nat44 {
   NatTable& table_;
   Nat44Options options_;
   PoolIndex pool_;
+  uint32_t pool_low_;  // lowest pool address; pool_span_: highest minus lowest
+  uint32_t pool_span_;
   PortOwner port_owner_;
   unsigned worker_;
   unsigned workers_;

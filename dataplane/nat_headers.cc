@@ -109,10 +109,9 @@ void set_endpoint(rte_mbuf* m, bool source, uint32_t ip, uint16_t port) noexcept
   }
 }
 
-void record_original(rte_mbuf* m) noexcept {
+void record_original(rte_mbuf* m, const NatTuple& t) noexcept {
   PacketMeta& pm = meta(m);
   if (pm.flags & kMetaTranslated) return;
-  const NatTuple t = nat_tuple(m);
   pm.orig_src = t.src;
   pm.orig_dst = t.dst;
   pm.orig_sport = t.sport;
@@ -220,13 +219,13 @@ bool icmp_error_checksums_ok(const rte_mbuf* m) noexcept {
   return rte_raw_cksum(icmp, total - ihl) == 0xffff && rte_raw_cksum(q, ihl_of(q)) == 0xffff;
 }
 
-void rewrite_source(rte_mbuf* m, uint32_t ip, uint16_t port) noexcept {
-  record_original(m);
+void rewrite_source(rte_mbuf* m, const NatTuple& t, uint32_t ip, uint16_t port) noexcept {
+  record_original(m, t);
   set_endpoint(m, true, ip, port);
 }
 
-void rewrite_destination(rte_mbuf* m, uint32_t ip, uint16_t port) noexcept {
-  record_original(m);
+void rewrite_destination(rte_mbuf* m, const NatTuple& t, uint32_t ip, uint16_t port) noexcept {
+  record_original(m, t);
   set_endpoint(m, false, ip, port);
 }
 

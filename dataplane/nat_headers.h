@@ -66,8 +66,15 @@ uint16_t csum_update32(uint16_t csum, uint32_t old_be, uint32_t new_be) noexcept
 
 // ip: the packet's header; ip/port host order. Records the original fields in
 // the packet's metadata the first time (kMetaTranslated).
-void rewrite_source(rte_mbuf* m, uint32_t ip, uint16_t port) noexcept;
-void rewrite_destination(rte_mbuf* m, uint32_t ip, uint16_t port) noexcept;
+// The variants with t take the packet's nat_tuple() already read.
+void rewrite_source(rte_mbuf* m, const NatTuple& t, uint32_t ip, uint16_t port) noexcept;
+void rewrite_destination(rte_mbuf* m, const NatTuple& t, uint32_t ip, uint16_t port) noexcept;
+inline void rewrite_source(rte_mbuf* m, uint32_t ip, uint16_t port) noexcept {
+  rewrite_source(m, nat_tuple(m), ip, port);
+}
+inline void rewrite_destination(rte_mbuf* m, uint32_t ip, uint16_t port) noexcept {
+  rewrite_destination(m, nat_tuple(m), ip, port);
+}
 
 // outward: an error from the inside about a datagram from the outside: the
 // outer source and the quoted destination become ip:port. Otherwise an error

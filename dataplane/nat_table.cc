@@ -265,9 +265,9 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   }
   free_sessions_.pop_back();
   sessions_used_++;
-  sessions_[s] = Session{mp.inside_ip,   mp.public_ip, remote_ip, mp.inside_port,
-                         mp.public_port, remote_port,  mp.proto,  TcpState::closed,
-                         mapping,        now_ms,       now_ms};
+  sessions_[s] = Session{
+      mp.inside_ip, mp.public_ip, remote_ip,        mp.inside_port, mp.public_port,
+      remote_port,  mp.proto,     TcpState::closed, mapping,        static_cast<uint32_t>(now_ms)};
   mp.sessions++;
   clients_[mp.client].sessions++;
   if (filter_keys_ != nullptr) filter_add(mapping, remote_ip, 1);
@@ -398,9 +398,10 @@ void NatTable::release_block(uint32_t block, uint32_t client) noexcept {
 void NatTable::expire(uint64_t now_ms, unsigned budget) noexcept {
   const unsigned fired = timers_.advance(now_ms, budget, [&](uint32_t index) {
     const Session& s = sessions_[index];
-    const uint64_t due = s.last_ms + timeout_ms(s);
-    if (due > now_ms) {
-      timers_.schedule(index, due);
+    const uint32_t idle = static_cast<uint32_t>(now_ms) - s.last_ms;
+    const uint64_t timeout = timeout_ms(s);
+    if (idle < timeout) {
+      timers_.schedule(index, now_ms + (timeout - idle));
     } else {
       delete_session(index, now_ms);
     }

@@ -861,7 +861,7 @@ TEST_CASE("NAT: ICMP errors about a session are translated, the session left as 
       // RFC 5508: an error changes no session (not even its last-seen time).
       CHECK(rig.table.sessions_in_use() == 1);
       REQUIRE(rig.session(kUdp, a, r) != nullptr);
-      CHECK(rig.session(kUdp, a, r)->last_ms == kStart);
+      CHECK(rig.session(kUdp, a, r)->last_ms == static_cast<uint32_t>(kStart));
       Out reply = rig.out2in(udp(r, pub));
       CHECK(reply.size() == 1);
     }
