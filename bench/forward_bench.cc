@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "common.h"
 #include "forward.h"
 #include "port.h"
 #include "tables.h"
@@ -46,19 +47,11 @@ std::vector<Frame> make_frames(const rte_ether_addr& dst_mac) {
   std::vector<Frame> frames(kFrames);
   for (Frame& f : frames) {
     std::memset(f.bytes, 0, sizeof(f.bytes));
-    auto* eth = reinterpret_cast<rte_ether_hdr*>(f.bytes);
-    eth->dst_addr = dst_mac;
-    eth->src_addr = rte_ether_addr{{0x02, 0, 0, 0, 0x01, 0x02}};
-    eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(eth + 1);
-    ip->version_ihl = RTE_IPV4_VHL_DEF;
-    ip->total_length = rte_cpu_to_be_16(kFrameLen - sizeof(rte_ether_hdr));
-    ip->time_to_live = 64;
-    ip->next_proto_id = IPPROTO_UDP;
-    ip->src_addr = rte_cpu_to_be_32(0x0a100000 | (rng() & 0xffff));      // 10.16.0.0/16 clients
-    ip->dst_addr = rte_cpu_to_be_32(0x08000000 | (rng() & 0x00ffffff));  // 8.0.0.0/8
-    ip->hdr_checksum = rte_ipv4_cksum(ip);
-    auto* udp = reinterpret_cast<rte_udp_hdr*>(ip + 1);
+    const uint32_t src = 0x0a100000 | (rng() & 0xffff);      // 10.16.0.0/16 clients
+    const uint32_t dst = 0x08000000 | (rng() & 0x00ffffff);  // 8.0.0.0/8
+    auto* udp = reinterpret_cast<rte_udp_hdr*>(
+        benchmark::write_headers(f.bytes, dst_mac, rte_ether_addr{{0x02, 0, 0, 0, 0x01, 0x02}}, src,
+                                 dst, IPPROTO_UDP, kFrameLen - sizeof(rte_ether_hdr)));
     udp->src_port = rte_cpu_to_be_16(1024 + (rng() & 0x7fff));
     udp->dst_port = rte_cpu_to_be_16(443);
     udp->dgram_len = rte_cpu_to_be_16(kFrameLen - sizeof(rte_ether_hdr) - sizeof(rte_ipv4_hdr));
@@ -86,17 +79,11 @@ Stats summarize(std::vector<double> v) {
 
 // Everything DPDK-allocated lives in here, so it is gone before rte_eal_cleanup.
 int bench(uint64_t packets, int trials, const std::string& json) {
-  rte_mempool* pool = rte_pktmbuf_pool_create("bench", 16383, 256, kMbufPrivSize,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
-  PortSetup ps;
-  ps.pool = pool;
   PortInfo in_port, out_port;
-  std::string error;
-  if (!port_start(0, ps, &in_port, &error) || !port_start(1, ps, &out_port, &error)) {
-    std::fprintf(stderr, "%s\n", error.c_str());
-    return 1;
-  }
+  rte_mempool* pool = benchmark::start_ports(&in_port, &out_port);
+  if (pool == nullptr) return 1;
 
+  std::string error;
   Tables t;
   t.routes = std::make_unique<RouteTable>();
   t.clients = std::make_unique<PrefixSet>("bench_clients");
@@ -104,14 +91,9 @@ int bench(uint64_t packets, int trials, const std::string& json) {
   const uint8_t lens[2] = {16, 24};
   for (uint8_t i = 0; i < 2; i++) {
     Interface& ifc = t.ifaces[i];
-    ifc.side = static_cast<Side>(i);
-    ifc.address = addrs[i];
-    ifc.prefix_len = lens[i];
-    ifc.mask = ~uint32_t{0} << (32 - lens[i]);
-    ifc.network = addrs[i] & ifc.mask;
+    ifc.assign(static_cast<Side>(i), addrs[i], lens[i]);
     ifc.mac = i == 0 ? in_port.mac : out_port.mac;
     ifc.members.push_back(i);
-    ifc.neighbours = NeighbourTable(~ifc.mask + 1);
     t.routes->add(ifc.network, ifc.prefix_len, next_hop::connected(i), &error);
   }
   t.ifaces[1].neighbours.set_mac(2, rte_ether_addr{{0x02, 0, 0, 0, 0x02, 0x02}});  // 192.0.2.2
@@ -186,29 +168,7 @@ int main(int argc, char** argv) {
     if (k == "--trials") trials = std::stoi(argv[i + 1]);
     if (k == "--json") json = argv[i + 1];
   }
-  const std::string prefix = fmt::format("sluice-bench-{}", getpid());
-  std::vector<std::string> eal = {"forward_bench",
-                                  "--no-huge",
-                                  "--no-shconf",
-                                  "-m",
-                                  "1024",
-                                  "--no-pci",
-                                  "-l",
-                                  "0",
-                                  "--file-prefix",
-                                  prefix,
-                                  "--vdev",
-                                  "net_null0",
-                                  "--vdev",
-                                  "net_null1",
-                                  "--log-level=error"};
-  std::vector<char*> args;
-  for (auto& a : eal)
-    args.push_back(a.data());
-  if (rte_eal_init(static_cast<int>(args.size()), args.data()) < 0) {
-    std::fprintf(stderr, "EAL init failed\n");
-    return 1;
-  }
+  if (!benchmark::init_eal("forward_bench", 1024)) return 1;
   const int rc = bench(packets, trials, json);
   rte_eal_cleanup();
   return rc;

@@ -94,14 +94,9 @@ void Daemon::setup() {
 void Daemon::setup_interface(Side side, const InterfaceConfig& ic) {
   const auto index = static_cast<uint8_t>(side);
   Interface& ifc = tables_.ifaces[index];
-  ifc.side = side;
-  ifc.address = ic.address;
-  ifc.prefix_len = ic.prefix_len;
-  ifc.mask = ~uint32_t{0} << (32 - ic.prefix_len);
-  ifc.network = ic.address & ifc.mask;
+  ifc.assign(side, ic.address, ic.prefix_len);
   ifc.vlan = ic.vlan;
   ifc.mtu = ic.mtu;
-  ifc.neighbours = NeighbourTable(~ifc.mask + 1);
 
   PortSetup ps;
   ps.workers = static_cast<uint16_t>(config_.workers);
@@ -349,7 +344,8 @@ void Daemon::print_summary() const {
   for (const auto& wk : workers_)
     t += wk->counters;
   fmt::print(
-      "sluice: workers rx {} tx {} forwarded {} punted {} handed-off {} handed-in {} icmp-errors {} "
+      "sluice: workers rx {} tx {} forwarded {} punted {} handed-off {} handed-in {} icmp-errors "
+      "{} "
       "icmp-suppressed {}\n",
       t.rx_packets, t.tx_packets, t.forwarded, t.punted, t.handed_off, t.handed_in,
       t.icmp_errors_sent, t.icmp_errors_suppressed);

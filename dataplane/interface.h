@@ -37,6 +37,16 @@ struct Interface {
   std::vector<uint16_t> members;  // DPDK port ids
   NeighbourTable neighbours;
 
+  // Its side and address/prefix (16 to 31), with the derived network, mask
+  // and an empty neighbour table for every host of the subnet.
+  void assign(Side s, uint32_t addr, uint8_t len) {
+    side = s;
+    address = addr;
+    prefix_len = len;
+    mask = ~uint32_t{0} << (32 - len);
+    network = addr & mask;
+    neighbours = NeighbourTable(~mask + 1);
+  }
   uint32_t broadcast() const noexcept { return network | ~mask; }
   bool on_link(uint32_t ip) const noexcept { return (ip & mask) == network; }
   uint16_t l2_len() const noexcept {

@@ -85,16 +85,11 @@ Interfaces reference_interfaces(uint16_t inside_member, uint16_t outside_member)
   Interfaces ifs;
   auto setup = [](Interface& i, Side side, uint32_t address, uint8_t len, rte_ether_addr m,
                   uint16_t member) {
-    i.side = side;
-    i.address = address;
-    i.prefix_len = len;
-    i.mask = ~uint32_t{0} << (32 - len);
-    i.network = address & i.mask;
+    i.assign(side, address, len);
     i.mac = m;
     i.vlan = 0;
     i.mtu = 1500;
     i.members = {member};
-    i.neighbours = NeighbourTable(~i.mask + 1);
   };
   setup(ifs[0], Side::inside, ip("10.16.1.1"), 24, kInsideMac, inside_member);
   setup(ifs[1], Side::outside, ip("192.0.2.1"), 24, kOutsideMac, outside_member);
