@@ -108,6 +108,35 @@ void Nat44::refuse(rte_mbuf* m, Drop why, uint64_t now, rte_mbuf** kept,
   kept[(*n_kept)++] = m;
 }
 
+bool Nat44::translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
+                      uint64_t now_ms) noexcept {
+  Session& s = table_.session(si);
+  if (t.kind == NatKind::icmp_error) {
+    // The error must come from (or go to) the session's own client.
+    const auto* ip = rte_pktmbuf_mtod(m, const rte_ipv4_hdr*);
+    if (outward ? ip_src(ip) != s.inside_ip : ip_dst(ip) != s.public_ip) {
+      sink_.drop(m, Drop::nat_icmp_no_session);
+      return false;
+    }
+    if (outward) {
+      translate_icmp_error(m, true, s.public_ip, s.public_port);
+    } else {
+      translate_icmp_error(m, false, s.inside_ip, s.inside_port);
+    }
+    return true;
+  }
+  s.last_ms = static_cast<uint32_t>(now_ms);
+  if (t.proto == IPPROTO_TCP && t.kind == NatKind::flow) {
+    table_.tcp_segment(si, outward, t.tcp_flags, now_ms);
+  }
+  if (outward) {
+    rewrite_source(m, t, s.public_ip, s.public_port);
+  } else {
+    rewrite_destination(m, t, s.inside_ip, s.inside_port);
+  }
+  return true;
+}
+
 uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hairpin,
                        uint16_t* hairpins) noexcept {
   const uint64_t now_ms = ms(now);
@@ -148,24 +177,8 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
 
   // Hits first, so a session they use cannot be reclaimed by a miss's
   // catch-up expiry before they are done with it.
-  // Translates packet i on session si; false when it was dropped instead.
   const auto apply = [&](uint16_t i, uint32_t si) {
-    Session& s = table_.session(si);
-    rte_mbuf* m = pkts[i];
-    if (t[i].kind == NatKind::icmp_error) {
-      if (ip_src(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)) != s.inside_ip) {
-        sink_.drop(m, Drop::nat_icmp_no_session);
-        return false;
-      }
-      translate_icmp_error(m, true, s.public_ip, s.public_port);
-      return true;
-    }
-    s.last_ms = static_cast<uint32_t>(now_ms);
-    if (t[i].proto == IPPROTO_TCP && t[i].kind == NatKind::flow) {
-      table_.tcp_segment(si, true, t[i].tcp_flags, now_ms);
-    }
-    rewrite_source(m, t[i], s.public_ip, s.public_port);
-    return true;
+    return translate(pkts[i], t[i], si, true, now_ms);
   };
   for (uint16_t i = 0; i < n; i++) {
     if (live[i] && index[i] != kNoIndex) live[i] = apply(i, index[i]);
@@ -262,22 +275,7 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
   }
 
   const auto apply = [&](uint16_t i, uint32_t si) {
-    Session& s = table_.session(si);
-    rte_mbuf* m = pkts[i];
-    if (t[i].kind == NatKind::icmp_error) {
-      if (ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)) != s.public_ip) {
-        sink_.drop(m, Drop::nat_icmp_no_session);
-        return false;
-      }
-      translate_icmp_error(m, false, s.inside_ip, s.inside_port);
-      return true;
-    }
-    s.last_ms = static_cast<uint32_t>(now_ms);
-    if (t[i].proto == IPPROTO_TCP && t[i].kind == NatKind::flow) {
-      table_.tcp_segment(si, false, t[i].tcp_flags, now_ms);
-    }
-    rewrite_destination(m, t[i], s.inside_ip, s.inside_port);
-    return true;
+    return translate(pkts[i], t[i], si, false, now_ms);
   };
   for (uint16_t i = 0; i < n; i++) {
     if (live[i] && index[i] != kNoIndex) live[i] = apply(i, index[i]);

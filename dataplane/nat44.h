@@ -33,6 +33,7 @@
 
 #include <cstdint>
 
+#include "nat_headers.h"
 #include "nat_table.h"
 #include "sink.h"
 #include "token_bucket.h"
@@ -68,6 +69,10 @@ class Nat44 {
 
  private:
   void refuse(rte_mbuf* m, Drop why, uint64_t now, rte_mbuf** kept, uint16_t* n_kept) noexcept;
+  // Translates m (tuple t) on session si, outward (in2out) or inward;
+  // false when it was dropped instead (an ICMP error about another client).
+  bool translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
+                 uint64_t now_ms) noexcept;
 
   NatTable& table_;
   Nat44Options options_;
