@@ -104,6 +104,7 @@ void Daemon::setup_interface(Side side, const InterfaceConfig& ic) {
   ps.tx_desc = static_cast<uint16_t>(config_.tx_desc);
   ps.mtu = ic.mtu;
   ps.pool = pool_;
+  ps.steer_by_source = side == Side::inside && config_.pipeline == "cgnat";
   for (const std::string& spec : ic.ports) {
     uint16_t id = 0;
     if (!port_by_name(device_name(spec), &id)) {
@@ -121,6 +122,12 @@ void Daemon::setup_interface(Side side, const InterfaceConfig& ic) {
     }
     for (auto& wk : workers_) {
       if (!wk->tx.add_port(id)) throw std::runtime_error("out of memory for TX buffers");
+    }
+    if (ps.steer_by_source && !info.steered && config_.workers > 1) {
+      fmt::print(
+          "sluice: note: port {} ({}) cannot steer clients by source address to their "
+          "workers; about {} in {} packets from the inside will be handed between workers\n",
+          info.name, info.driver, config_.workers - 1, config_.workers);
     }
     ifc.members.push_back(id);
     ports_.push_back(info);

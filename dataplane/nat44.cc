@@ -1,6 +1,5 @@
 #include "nat44.h"
 
-#include <rte_hash_crc.h>
 #include <rte_tcp.h>
 
 #include <netinet/in.h>
@@ -10,6 +9,7 @@
 #include "icmp.h"
 #include "nat_headers.h"
 #include "packet.h"
+#include "steering.h"
 
 namespace sluice {
 
@@ -58,11 +58,6 @@ Nat44::Nat44(NatTable& table, const Nat44Options& options, unsigned worker, unsi
       ticks_per_ms_(options.hz >= 1000 ? options.hz / 1000 : 1),
       sink_(sink),
       icmp_limit_(icmp_limit) {}
-
-unsigned Nat44::client_owner(uint32_t inside_ip, unsigned workers) noexcept {
-  return static_cast<unsigned>((uint64_t{rte_hash_crc_4byte(inside_ip, 0x736c7569)} * workers) >>
-                               32);
-}
 
 unsigned Nat44::owner(const rte_mbuf* m, bool inside) const noexcept {
   if (workers_ == 1) return 0;

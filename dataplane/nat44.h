@@ -23,8 +23,8 @@
 //     (endpoint-independent: any remote; address-dependent: a remote
 //     address the mapping has a session with); a TCP segment only on a SYN.
 //     Otherwise nat-no-mapping / nat-filtered / nat-tcp-not-syn.
-// owner() says which worker owns a packet: the client's (hash of the inside
-// address) for in2out, the port block's for out2in.
+// owner() says which worker owns a packet: the client's (steering.h) for
+// in2out, the port block's for out2in.
 //
 // Counters: the nat-* drop reasons and the table's NatCounters.
 #pragma once
@@ -59,7 +59,6 @@ class Nat44 {
 
   // The worker owning this packet's client; `inside`: it came from a client.
   unsigned owner(const rte_mbuf* m, bool inside) const noexcept;
-  static unsigned client_owner(uint32_t inside_ip, unsigned workers) noexcept;
 
   bool is_public(uint32_t ip) const noexcept {
     return ip - pool_low_ <= pool_span_ && pool_.find(ip) >= 0;

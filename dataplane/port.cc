@@ -4,6 +4,11 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+#include <vector>
+
+#include "steering.h"
+
 namespace sluice {
 
 namespace {
@@ -12,6 +17,18 @@ bool fail(const PortInfo& p, const std::string& what, int rc, std::string* error
   *error =
       fmt::format("port {} ({}): {}: {}", p.name, p.driver, what, rte_strerror(rc < 0 ? -rc : rc));
   return false;
+}
+
+// The redirection table steering.h expects; false when the driver refuses it
+// (the port then spreads by its default table, and handoff does the rest).
+bool set_reta(uint16_t port, uint16_t size, uint16_t queues) {
+  std::vector<rte_eth_rss_reta_entry64> reta(size / RTE_ETH_RETA_GROUP_SIZE);
+  for (uint32_t i = 0; i < size; i++) {
+    rte_eth_rss_reta_entry64& group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+    group.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+    group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = rss_reta_entry(i, queues);
+  }
+  return rte_eth_dev_rss_reta_update(port, reta.data(), size) == 0;
 }
 
 }  // namespace
@@ -43,10 +60,21 @@ bool port_start(uint16_t port, const PortSetup& setup, PortInfo* info_out, std::
   p.tx_queues = tx_needed;
 
   rte_eth_conf conf{};
+  uint8_t key[kRssKeyLen];
   if (p.rx_queues > 1 && (info.flow_type_rss_offloads & RTE_ETH_RSS_IP) != 0) {
     conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
     conf.rx_adv_conf.rss_conf.rss_hf = info.flow_type_rss_offloads & RTE_ETH_RSS_IP;
     p.rss = true;
+    p.steered = setup.steer_by_source && !fanout && info.hash_key_size == kRssKeyLen &&
+                info.reta_size >= 64 && info.reta_size % RTE_ETH_RETA_GROUP_SIZE == 0 &&
+                (info.flow_type_rss_offloads & RTE_ETH_RSS_L3_SRC_ONLY);
+    if (p.steered) {
+      std::memcpy(key, kRssKey, sizeof key);
+      conf.rx_adv_conf.rss_conf.rss_key = key;
+      conf.rx_adv_conf.rss_conf.rss_key_len = kRssKeyLen;
+      conf.rx_adv_conf.rss_conf.rss_hf =
+          (info.flow_type_rss_offloads & RTE_ETH_RSS_IP) | RTE_ETH_RSS_L3_SRC_ONLY;
+    }
   }
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
@@ -81,6 +109,7 @@ bool port_start(uint16_t port, const PortSetup& setup, PortInfo* info_out, std::
   if (rc != 0) return fail(p, "read MAC address", rc, error);
   rc = rte_eth_dev_start(port);
   if (rc != 0) return fail(p, "start", rc, error);
+  if (p.steered) p.steered = set_reta(port, info.reta_size, p.rx_queues);
   return true;
 }
 

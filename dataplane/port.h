@@ -3,9 +3,10 @@
 // Queue layout (ARCHITECTURE.md): W workers, RX queues spread so that queue q
 // is polled by worker q mod W, TX queue k for worker k and TX queue W for the
 // control thread. Most drivers get min(W, max) RX queues, with RSS on the IPv4
-// addresses when there is more than one. af_packet opens one socket per queue
-// pair in a single fanout group; every socket receives a share, so every RX
-// queue it has must be polled: sluice gives it W + 1 pairs and polls them all.
+// addresses when there is more than one (on the source address alone, the way
+// steering.h assigns clients to workers, when asked and the driver can). af_packet opens one socket
+// per queue pair in a single fanout group; every socket receives a share, so every RX queue it has
+// must be polled: sluice gives it W + 1 pairs and polls them all.
 #pragma once
 
 #include <rte_ether.h>
@@ -22,6 +23,10 @@ struct PortSetup {
   uint16_t tx_desc = 1024;
   uint16_t mtu = 1500;
   rte_mempool* pool = nullptr;
+  // RSS on the source address with sluice's key and redirection table, so
+  // each client arrives at its owner's queue (steering.h); where the driver
+  // cannot, RSS as usual.
+  bool steer_by_source = false;
 };
 
 struct PortInfo {
@@ -31,6 +36,7 @@ struct PortInfo {
   uint16_t rx_queues = 0;
   uint16_t tx_queues = 0;
   bool rss = false;
+  bool steered = false;  // steer_by_source asked and done
   rte_ether_addr mac{};
 };
 

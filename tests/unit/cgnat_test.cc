@@ -29,6 +29,7 @@
 #include "packet_builder.h"
 #include "port_blocks.h"
 #include "route.h"
+#include "steering.h"
 #include "support.h"
 #include "tables.h"
 #include "worker.h"
@@ -76,7 +77,7 @@ bool in_pool(uint32_t a) {
 uint32_t client_of(unsigned worker, unsigned workers, uint32_t not_this = 0) {
   for (uint32_t host = 10; host < 250; host++) {
     const uint32_t a = ip("10.16.1.0") + host;
-    if (a != not_this && Nat44::client_owner(a, workers) == worker) return a;
+    if (a != not_this && client_owner(a, workers) == worker) return a;
   }
   FAIL("no client for worker " << worker);
   return 0;

@@ -30,6 +30,7 @@
 #include "packet.h"
 #include "packet_builder.h"
 #include "sink.h"
+#include "steering.h"
 #include "support.h"
 #include "token_bucket.h"
 
@@ -1375,7 +1376,7 @@ TEST_CASE("NAT: owner(): the client's worker inside, the port block's worker out
   for (uint32_t c = 0; c < 30; c++) {
     const uint32_t client = kClientA + c;
     INFO("client " << ip_text(client));
-    const unsigned w = Nat44::client_owner(client, kWorkers);
+    const unsigned w = client_owner(client, kWorkers);
     REQUIRE(w < kWorkers);
     used.insert(w);
     // Stable: any packet of the client, asked on any worker.
