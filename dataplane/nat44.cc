@@ -36,6 +36,24 @@ SessionKey error_key_of(const NatTuple& t, bool outside) noexcept {
   return {t.dst, t.src, t.dport, icmp ? uint16_t{0} : t.sport, t.proto, 0, 0};
 }
 
+// Why a packet of this kind is dropped when it has no session and may not
+// open one; `flow` for a flow.
+Drop no_session(NatKind kind, Drop flow) noexcept {
+  switch (kind) {
+    case NatKind::tail:
+      return Drop::nat_frag_no_session;
+    case NatKind::icmp_error:
+      return Drop::nat_icmp_no_session;
+    case NatKind::truncated:
+      return Drop::nat_truncated;
+    case NatKind::unsupported:
+      return Drop::nat_unsupported;
+    case NatKind::flow:
+      break;
+  }
+  return flow;
+}
+
 bool opens_tcp(uint8_t flags) noexcept {
   return (flags & (RTE_TCP_SYN_FLAG | RTE_TCP_RST_FLAG)) == RTE_TCP_SYN_FLAG;
 }
@@ -132,6 +150,19 @@ bool Nat44::translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
   return true;
 }
 
+void Nat44::translate_hits(rte_mbuf** pkts, const NatTuple* t, const SessionKey* keys,
+                           uint32_t* index, bool* live, uint16_t n, bool outward,
+                           uint64_t now_ms) noexcept {
+  table_.lookup(keys, n, index);
+  for (uint16_t i = 0; i < n; i++) {
+    if (index[i] != kNoIndex) table_.prefetch(index[i]);
+  }
+  for (uint16_t i = 0; i < n; i++) {
+    if (live[i] && index[i] != kNoIndex)
+      live[i] = translate(pkts[i], t[i], index[i], outward, now_ms);
+  }
+}
+
 uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hairpin,
                        uint16_t* hairpins) noexcept {
   const uint64_t now_ms = ms(now);
@@ -158,26 +189,13 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
         break;
       case NatKind::unsupported:
       case NatKind::truncated:
-        sink_.drop(pkts[i],
-                   t[i].kind == NatKind::truncated ? Drop::nat_truncated : Drop::nat_unsupported);
+        sink_.drop(pkts[i], no_session(t[i].kind, Drop::nat_unsupported));
         live[i] = false;
         keys[i] = SessionKey{};
         break;
     }
   }
-  table_.lookup(keys, n, index);
-  for (uint16_t i = 0; i < n; i++) {
-    if (index[i] != kNoIndex) table_.prefetch(index[i]);
-  }
-
-  // Hits first, so a session they use cannot be reclaimed by a miss's
-  // catch-up expiry before they are done with it.
-  const auto apply = [&](uint16_t i, uint32_t si) {
-    return translate(pkts[i], t[i], si, true, now_ms);
-  };
-  for (uint16_t i = 0; i < n; i++) {
-    if (live[i] && index[i] != kNoIndex) live[i] = apply(i, index[i]);
-  }
+  translate_hits(pkts, t, keys, index, live, n, true, now_ms);
 
   uint16_t kept = 0;
   *hairpins = 0;
@@ -189,9 +207,7 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
       // fragment before its tails, a SYN before its retransmission).
       uint32_t s = table_.lookup(keys[i]);
       if (s == kNoIndex) {
-        Drop why = Drop::nat_unsupported;
-        if (t[i].kind == NatKind::tail) why = Drop::nat_frag_no_session;
-        if (t[i].kind == NatKind::icmp_error) why = Drop::nat_icmp_no_session;
+        Drop why = no_session(t[i].kind, Drop::nat_unsupported);
         const bool opens = t[i].kind == NatKind::flow &&
                            (t[i].proto == IPPROTO_TCP    ? opens_tcp(t[i].tcp_flags)
                             : t[i].proto == IPPROTO_ICMP ? icmp_is_request(t[i].icmp_type)
@@ -210,7 +226,7 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
           continue;
         }
       }
-      if (!apply(i, s)) continue;
+      if (!translate(m, t[i], s, true, now_ms)) continue;
     }
     if (is_public(ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)))) {
       table_.counters().hairpins.add();
@@ -258,23 +274,12 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
         break;
       case NatKind::unsupported:
       case NatKind::truncated:
-        sink_.drop(m,
-                   t[i].kind == NatKind::truncated ? Drop::nat_truncated : Drop::nat_unsupported);
+        sink_.drop(m, no_session(t[i].kind, Drop::nat_unsupported));
         continue;
     }
     live[i] = true;
   }
-  table_.lookup(keys, n, index);
-  for (uint16_t i = 0; i < n; i++) {
-    if (index[i] != kNoIndex) table_.prefetch(index[i]);
-  }
-
-  const auto apply = [&](uint16_t i, uint32_t si) {
-    return translate(pkts[i], t[i], si, false, now_ms);
-  };
-  for (uint16_t i = 0; i < n; i++) {
-    if (live[i] && index[i] != kNoIndex) live[i] = apply(i, index[i]);
-  }
+  translate_hits(pkts, t, keys, index, live, n, false, now_ms);
 
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -283,9 +288,7 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
     if (index[i] == kNoIndex) {
       uint32_t s = table_.lookup(keys[i]);  // opened by an earlier packet of this burst?
       if (s == kNoIndex) {
-        Drop why = Drop::nat_no_mapping;
-        if (t[i].kind == NatKind::tail) why = Drop::nat_frag_no_session;
-        if (t[i].kind == NatKind::icmp_error) why = Drop::nat_icmp_no_session;
+        Drop why = no_session(t[i].kind, Drop::nat_no_mapping);
         if (t[i].kind == NatKind::flow && t[i].proto != IPPROTO_ICMP) {
           const bool may_open = t[i].proto != IPPROTO_TCP || opens_tcp(t[i].tcp_flags);
           s = table_.create_inbound(t[i].proto, t[i].dst, t[i].dport, t[i].src, t[i].sport,
@@ -296,7 +299,7 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
           continue;
         }
       }
-      if (!apply(i, s)) continue;
+      if (!translate(m, t[i], s, false, now_ms)) continue;
     }
     pkts[kept++] = m;
   }

@@ -68,6 +68,11 @@ class Nat44 {
 
  private:
   void refuse(rte_mbuf* m, Drop why, uint64_t now, rte_mbuf** kept, uint16_t* n_kept) noexcept;
+  // One bulk lookup of the burst's sessions (records prefetched), then every
+  // hit translated before any miss is handled, so a miss's catch-up expiry
+  // cannot reclaim a session a hit still uses. Misses keep kNoIndex.
+  void translate_hits(rte_mbuf** pkts, const NatTuple* t, const SessionKey* keys, uint32_t* index,
+                      bool* live, uint16_t n, bool outward, uint64_t now_ms) noexcept;
   // Translates m (tuple t) on session si, outward (in2out) or inward;
   // false when it was dropped instead (an ICMP error about another client).
   bool translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
