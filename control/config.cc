@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "packet.h"
+#include "port_blocks.h"
 
 namespace po = boost::program_options;
 
@@ -352,11 +353,14 @@ NatConfig read_nat(const Reader& r, const Config& c, std::vector<std::string>* w
         n.port_min));
   }
   n.block_size = r.number("nat.block-size", 8, 65536 - n.port_min);
-  const unsigned blocks_per_address = (65536 - n.port_min) / n.block_size;
-  if (blocks_per_address < c.workers) {
-    throw ConfigError("nat.block-size", r.str("nat.block-size"),
-                      fmt::format("leaves {} blocks per address, fewer than the {} workers",
-                                  blocks_per_address, c.workers));
+  PoolConfig geometry;
+  geometry.port_min = static_cast<uint16_t>(n.port_min);
+  geometry.block_size = static_cast<uint16_t>(n.block_size);
+  const uint32_t blocks = blocks_per_address(geometry, c.workers);
+  if (blocks < c.workers) {
+    throw ConfigError(
+        "nat.block-size", r.str("nat.block-size"),
+        fmt::format("leaves {} blocks per address, fewer than the {} workers", blocks, c.workers));
   }
   n.max_blocks = r.number("nat.max-blocks-per-client", 1, 64);
   n.hold_down = r.number("nat.hold-down", 0, 86400);

@@ -102,6 +102,11 @@ NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, u
       free_mappings_(all_indexes(params.sessions)),
       free_clients_(all_indexes(params.clients)),
       random_(params.seed | 1) {
+  if (!check_pool(params.pool, workers, &error_)) return;
+  if (params.max_blocks == 0 || params.max_blocks > kMaxBlocksPerClient) {
+    error_ = "max_blocks must be 1 to " + std::to_string(kMaxBlocksPerClient);
+    return;
+  }
   session_keys_ = make_hash("nat_sess", 2 * params.sessions, sizeof(SessionKey), &error_);
   mapping_keys_ = make_hash("nat_map", 2 * params.sessions, sizeof(MappingKey), &error_);
   client_keys_ = make_hash("nat_cli", params.clients, sizeof(uint32_t), &error_);

@@ -182,9 +182,6 @@ class NatTable {
   // most `budget` of each.
   void expire(uint64_t now_ms, unsigned budget) noexcept;
 
-  // The inbound filter of a mapping: does it have a session with remote_ip?
-  bool filter_allows(uint32_t mapping, uint32_t remote_ip) noexcept;
-
   NatCounters& counters() noexcept { return counters_; }
   const NatCounters& counters() const noexcept { return counters_; }
   const PortBlocks& blocks() const noexcept { return blocks_; }
@@ -204,6 +201,8 @@ class NatTable {
   void delete_mapping(uint32_t index, uint64_t now_ms) noexcept;
   void release_block(uint32_t block, uint32_t client) noexcept;
   void filter_add(uint32_t mapping, uint32_t remote_ip, int delta) noexcept;
+  // The inbound filter of a mapping: does it have a session with remote_ip?
+  bool filter_allows(uint32_t mapping, uint32_t remote_ip) noexcept;
   uint32_t next_random() noexcept;
 
   NatParams params_;

@@ -201,18 +201,6 @@ uint16_t PortBlocks::take_port(uint32_t block, L4Proto proto, uint32_t random) n
   return static_cast<uint16_t>(b.first_port + bit);
 }
 
-bool PortBlocks::take_this_port(uint32_t block, L4Proto proto, uint16_t port) noexcept {
-  const Block& b = blocks_[block];
-  if (b.state == kFree || !in_block(b, port)) return false;
-  const uint32_t bit = port - b.first_port;
-  uint64_t& word = bitmap(block, proto)[bit / 64];
-  const uint64_t mask = uint64_t{1} << (bit % 64);
-  if (word & mask) return false;
-  word |= mask;
-  mark_taken(block);
-  return true;
-}
-
 void PortBlocks::put_port(uint32_t block, L4Proto proto, uint16_t port, uint64_t now_ms) noexcept {
   Block& b = blocks_[block];
   if (b.state == kFree || !in_block(b, port)) return;

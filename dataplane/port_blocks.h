@@ -165,10 +165,6 @@ class PortBlocks {
   // Cancels the block's hold-down.
   uint16_t take_port(uint32_t block, L4Proto proto, uint32_t random) noexcept;
 
-  // Marks a specific port in use (false if it already was, or is not in the
-  // block); needed when a mapping is restored. Cancels the block's hold-down.
-  bool take_this_port(uint32_t block, L4Proto proto, uint16_t port) noexcept;
-
   // Puts back a port; the block's last port starts its hold-down at now_ms.
   // A port not in use is ignored.
   void put_port(uint32_t block, L4Proto proto, uint16_t port, uint64_t now_ms) noexcept;

@@ -17,6 +17,7 @@ class CgnatPipeline final : public Pipeline {
       : tables_(tables),
         sink_(w.sink),
         worker_(w.id),
+        workers_(n.workers),
         frag_(n.frag, w.sink),
         nat_(n.table, n.nat, w.id, n.workers, w.sink, w.icmp_limit),
         handoff_(n.handoff),
@@ -81,6 +82,7 @@ class CgnatPipeline final : public Pipeline {
 
   // Keeps this worker's packets at the front of pkts; stages the others.
   uint16_t steer(uint8_t iface, rte_mbuf** pkts, uint16_t n) noexcept {
+    if (workers_ == 1) return n;  // everything is this worker's
     uint16_t mine = 0;
     for (uint16_t i = 0; i < n; i++) {
       const unsigned owner = nat_.owner(pkts[i], iface == kIn);
@@ -134,6 +136,7 @@ class CgnatPipeline final : public Pipeline {
   const Tables& tables_;
   PacketSink& sink_;
   unsigned worker_;
+  unsigned workers_;
   FragTracker frag_;
   Nat44 nat_;
   Handoff& handoff_;

@@ -217,30 +217,28 @@ TEST_CASE("PortBlocks: the random offset chooses the port, then the next free on
   CHECK(chosen.size() > 8);
 }
 
-TEST_CASE("PortBlocks: take_this_port and put_port on specific ports", "[port_blocks]") {
+TEST_CASE("PortBlocks: put_port frees exactly the port of its protocol and block",
+          "[port_blocks]") {
   PortBlocks pb(pool_of(1, 1024, 128), 0, 2);  // worker 0: blocks 1024.., 1280.., ...
   const uint32_t b = pb.allocate(9, kNoAddress, 0);
   REQUIRE(pb.first_port(b) == 1024);
-  CHECK(pb.take_this_port(b, L4Proto::tcp, 1100));
-  CHECK_FALSE(pb.take_this_port(b, L4Proto::tcp, 1100));  // already in use
-  CHECK(pb.take_this_port(b, L4Proto::udp, 1100));        // another protocol
-  CHECK_FALSE(pb.take_this_port(b, L4Proto::tcp, 1023));  // below the block
-  CHECK_FALSE(pb.take_this_port(b, L4Proto::tcp, 1152));  // the next (worker 1's) block
+  CHECK(pb.take_port(b, L4Proto::tcp, 1100 - 1024) == 1100);
+  CHECK(pb.take_port(b, L4Proto::udp, 1100 - 1024) == 1100);  // another protocol
   CHECK(pb.ports_in_use(b) == 2);
-  CHECK(pb.take_port(b, L4Proto::tcp, 1100 - 1024) == 1101);  // restored port skipped
+  CHECK(pb.take_port(b, L4Proto::tcp, 1100 - 1024) == 1101);  // a port in use is skipped
 
   pb.put_port(b, L4Proto::icmp, 1100, 0);  // not in use for icmp: ignored
   pb.put_port(b, L4Proto::tcp, 1152, 0);   // not in the block: ignored
+  pb.put_port(b, L4Proto::tcp, 1023, 0);   // below the block: ignored
   CHECK(pb.ports_in_use(b) == 3);
   pb.put_port(b, L4Proto::tcp, 1100, 0);
   CHECK(pb.ports_in_use(b) == 2);
-  CHECK(pb.take_this_port(b, L4Proto::tcp, 1100));
+  CHECK(pb.take_port(b, L4Proto::tcp, 1100 - 1024) == 1100);  // free again
 
   // A free block hands out nothing.
   const uint32_t other = b + 1;
   REQUIRE(pb.is_free(other));
   CHECK(pb.take_port(other, L4Proto::tcp, 0) == 0);
-  CHECK_FALSE(pb.take_this_port(other, L4Proto::tcp, pb.first_port(other)));
   CHECK(pb.ports_in_use(other) == 0);
 }
 
@@ -362,8 +360,8 @@ TEST_CASE("PortBlocks: taking a port cancels the hold-down; emptied again it sta
 
   pb.put_port(b, L4Proto::tcp, p, 5100);
   CHECK(pb.held_blocks() == 1);
-  CHECK(pb.expire(6099, 10, r.callback()) == 0);    // counted from 5100, not 200
-  CHECK(pb.take_this_port(b, L4Proto::udp, 1100));  // restored mapping: also cancels
+  CHECK(pb.expire(6099, 10, r.callback()) == 0);              // counted from 5100, not 200
+  CHECK(pb.take_port(b, L4Proto::udp, 1100 - 1024) == 1100);  // taking any port cancels
   CHECK(pb.held_blocks() == 0);
   CHECK(pb.expire(6100, 10, r.callback()) == 0);
   pb.put_port(b, L4Proto::udp, 1100, 7000);
