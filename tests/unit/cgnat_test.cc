@@ -90,16 +90,7 @@ class Rig {
   explicit Rig(unsigned workers = 1, const NatParams& params = nat_params(),
                unsigned ring_size = 64)
       : params_(params) {
-    tables.ifaces = reference_interfaces();
-    tables.routes = std::make_unique<RouteTable>();
-    tables.clients = std::make_unique<PrefixSet>(unique("cgnat_clients"));
-    REQUIRE(tables.routes->ok());
-    REQUIRE(tables.clients->ok());
-    std::string error;
-    REQUIRE(tables.routes->add(ip("10.16.1.0"), 24, next_hop::connected(kInside), &error));
-    REQUIRE(tables.routes->add(ip("192.0.2.0"), 24, next_hop::connected(kOutside), &error));
-    REQUIRE(tables.routes->add(0, 0, next_hop::via(kOutside, kGatewayHost), &error));
-    REQUIRE(tables.clients->insert(ip("10.16.0.0"), 12, &error));
+    tables = reference_tables(unique("cgnat_clients"));
     for (uint32_t host = 2; host < 255; host++)
       tables.ifaces[kInside].neighbours.set_mac(host, host_mac(host));
     tables.ifaces[kOutside].neighbours.set_mac(kGatewayHost, kGatewayMac);

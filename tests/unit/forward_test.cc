@@ -476,17 +476,7 @@ TEST_CASE("Ip4Forward + Arp: a packet that waited for ARP leaves with TTL - 1", 
 
 TEST_CASE("forward pipeline: parse, anti-spoof and forward in one burst", "[forward][pipeline]") {
   LeakCheck leaks;
-  Tables tables;
-  tables.ifaces = reference_interfaces();
-  tables.routes = std::make_unique<RouteTable>();
-  tables.clients = std::make_unique<PrefixSet>("unit_pipeline_clients");
-  REQUIRE(tables.routes->ok());
-  REQUIRE(tables.clients->ok());
-  std::string error;
-  REQUIRE(tables.routes->add(ip("10.16.1.0"), 24, next_hop::connected(kInside), &error));
-  REQUIRE(tables.routes->add(ip("192.0.2.0"), 24, next_hop::connected(kOutside), &error));
-  REQUIRE(tables.routes->add(0, 0, next_hop::via(kOutside, kGatewayHost), &error));
-  REQUIRE(tables.clients->insert(ip("10.16.0.0"), 12, &error));
+  Tables tables = reference_tables("unit_pipeline_clients");
   tables.ifaces[kInside].neighbours.set_mac(kClientHost, kClientMac);
   tables.ifaces[kOutside].neighbours.set_mac(kGatewayHost, kGatewayMac);
 

@@ -76,13 +76,7 @@ std::ostream& operator<<(std::ostream& os, const Endpoint& e) {
 }
 
 PoolConfig pool_of(unsigned addresses, uint16_t port_min, uint16_t block_size) {
-  PoolConfig p;
-  for (unsigned i = 0; i < addresses; i++)
-    p.addresses.push_back(ip("198.51.100.1") + i);
-  p.port_min = port_min;
-  p.block_size = block_size;
-  p.hold_down_ms = kHoldDown;
-  return p;
+  return test::pool_of(ip("198.51.100.1"), addresses, port_min, block_size, kHoldDown);
 }
 
 NatParams small_nat() {

@@ -21,13 +21,7 @@ constexpr L4Proto kProtos[] = {L4Proto::tcp, L4Proto::udp, L4Proto::icmp};
 
 PoolConfig pool_of(unsigned addresses, uint16_t port_min, uint16_t block_size,
                    uint32_t hold_down_ms = 120000) {
-  PoolConfig cfg;
-  for (unsigned i = 0; i < addresses; i++)
-    cfg.addresses.push_back(ip("192.0.2.0") + i);
-  cfg.port_min = port_min;
-  cfg.block_size = block_size;
-  cfg.hold_down_ms = hold_down_ms;
-  return cfg;
+  return test::pool_of(ip("192.0.2.0"), addresses, port_min, block_size, hold_down_ms);
 }
 
 // Every port of `block` for `proto`, taken with random offsets.

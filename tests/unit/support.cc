@@ -77,6 +77,32 @@ std::string mac_text(const rte_ether_addr& m) {
   return buf;
 }
 
+Tables reference_tables(const std::string& clients_name) {
+  Tables t;
+  t.ifaces = reference_interfaces();
+  t.routes = std::make_unique<RouteTable>();
+  t.clients = std::make_unique<PrefixSet>(clients_name);
+  REQUIRE(t.routes->ok());
+  REQUIRE(t.clients->ok());
+  std::string error;
+  REQUIRE(t.routes->add(ip("10.16.1.0"), 24, next_hop::connected(0), &error));
+  REQUIRE(t.routes->add(ip("192.0.2.0"), 24, next_hop::connected(1), &error));
+  REQUIRE(t.routes->add(0, 0, next_hop::via(1, 2), &error));
+  REQUIRE(t.clients->insert(ip("10.16.0.0"), 12, &error));
+  return t;
+}
+
+PoolConfig pool_of(uint32_t first, unsigned addresses, uint16_t port_min, uint16_t block_size,
+                   uint32_t hold_down_ms) {
+  PoolConfig p;
+  for (unsigned i = 0; i < addresses; i++)
+    p.addresses.push_back(first + i);
+  p.port_min = port_min;
+  p.block_size = block_size;
+  p.hold_down_ms = hold_down_ms;
+  return p;
+}
+
 Interfaces reference_interfaces() {
   return reference_interfaces(inside_port(), outside_port());
 }

@@ -21,6 +21,8 @@
 
 #include "counters.h"
 #include "interface.h"
+#include "port_blocks.h"
+#include "tables.h"
 
 namespace sluice::test {
 
@@ -51,6 +53,16 @@ inline const rte_ether_addr kBroadcast = mac(0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
 // members {inside_port()} and {outside_port()} (or the given ids).
 Interfaces reference_interfaces();
 Interfaces reference_interfaces(uint16_t inside_member, uint16_t outside_member);
+
+// The reference interfaces with their tables: connected routes for both
+// subnets, the default route via 192.0.2.2 (outside host 2), and 10.16.0.0/12
+// as the client prefixes (a PrefixSet named clients_name, unique per test).
+// Neighbour tables start empty.
+Tables reference_tables(const std::string& clients_name);
+
+// A port-block pool of `addresses` consecutive addresses from first.
+PoolConfig pool_of(uint32_t first, unsigned addresses, uint16_t port_min, uint16_t block_size,
+                   uint32_t hold_down_ms);
 
 // Sum of every drop counter: a packet is counted under exactly one reason.
 inline uint64_t total_drops(const WorkerCounters& c) {
