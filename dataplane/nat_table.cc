@@ -270,9 +270,17 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   }
   free_sessions_.pop_back();
   sessions_used_++;
-  sessions_[s] = Session{
-      mp.inside_ip, mp.public_ip, remote_ip,        mp.inside_port, mp.public_port,
-      remote_port,  mp.proto,     TcpState::closed, mapping,        static_cast<uint32_t>(now_ms)};
+  sessions_[s] = Session{.inside_ip = mp.inside_ip,
+                         .public_ip = mp.public_ip,
+                         .remote_ip = remote_ip,
+                         .inside_port = mp.inside_port,
+                         .public_port = mp.public_port,
+                         .remote_port = remote_port,
+                         .proto = mp.proto,
+                         .tcp = TcpState::closed,
+                         .mapping = mapping,
+                         .client = mp.client,
+                         .last_ms = static_cast<uint32_t>(now_ms)};
   mp.sessions++;
   clients_[mp.client].sessions++;
   if (filter_keys_ != nullptr) filter_add(mapping, remote_ip, 1);
@@ -362,7 +370,7 @@ void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
   rte_hash_del_key(session_keys_, &out);
   if (filter_keys_ != nullptr) filter_add(s.mapping, s.remote_ip, -1);
   Mapping& mp = mappings_[s.mapping];
-  clients_[mp.client].sessions--;
+  clients_[s.client].sessions--;
   if (--mp.sessions == 0) delete_mapping(s.mapping, now_ms);
   free_sessions_.push_back(index);
   sessions_used_--;

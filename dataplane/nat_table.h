@@ -87,6 +87,7 @@ struct alignas(32) Session {
   uint8_t proto;
   TcpState tcp;
   uint32_t mapping;
+  uint32_t client;  // its client's record: policers and counters without a lookup
   // Low 32 bits of the millisecond clock at the last packet: ages are taken
   // modulo 2^32 (49 days), far beyond the longest timeout (7 days).
   uint32_t last_ms;
