@@ -55,7 +55,9 @@ namespace sluice {
   X(nat_client_limit, "nat-client-limit", "new session refused: client at its port-block limit") \
   X(nat_pool_exhausted, "nat-pool-exhausted", "new session refused: no free port block")         \
   X(nat_table_full, "nat-table-full", "new session refused: session table full")                 \
-  X(nat_clients_full, "nat-clients-full", "new session refused: client table full")
+  X(nat_clients_full, "nat-clients-full", "new session refused: client table full")            \
+  X(policer_exceed, "policer-exceed", "client above its policing rate (CIR), exceed = drop")   \
+  X(policer_violate, "policer-violate", "client above its peak rate (PIR), violate = drop")
 
 enum class Drop : uint8_t {
 #define SLUICE_X(id, name, help) id,
@@ -85,6 +87,7 @@ class Counter {
     v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   uint64_t read() const noexcept { return v_.load(std::memory_order_relaxed); }
+  void reset() noexcept { v_.store(0, std::memory_order_relaxed); }
 
  private:
   std::atomic<uint64_t> v_{0};

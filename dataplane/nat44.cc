@@ -121,7 +121,15 @@ void Nat44::refuse(rte_mbuf* m, Drop why, uint64_t now, rte_mbuf** kept,
   kept[(*n_kept)++] = m;
 }
 
-bool Nat44::translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
+bool Nat44::police(rte_mbuf* m, const Session& s, Direction d, uint64_t now) noexcept {
+  if (options_.policer == nullptr) return true;
+  PolicerColour c;
+  if (options_.policer->pass(m, table_.meters(s.client), s.profile, d, now, &c)) return true;
+  sink_.drop(m, c == PolicerColour::violate ? Drop::policer_violate : Drop::policer_exceed);
+  return false;
+}
+
+bool Nat44::translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward, uint64_t now,
                       uint64_t now_ms) noexcept {
   Session& s = table_.session(si);
   if (t.kind == NatKind::icmp_error) {
@@ -131,35 +139,46 @@ bool Nat44::translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
       sink_.drop(m, Drop::nat_icmp_no_session);
       return false;
     }
+  }
+  // Upload is policed before NAT changes anything, download after.
+  if (outward && !police(m, s, Direction::upload, now)) return false;
+  if (t.kind == NatKind::icmp_error) {
     if (outward) {
       translate_icmp_error(m, true, s.public_ip, s.public_port);
     } else {
       translate_icmp_error(m, false, s.inside_ip, s.inside_port);
     }
-    return true;
-  }
-  s.last_ms = static_cast<uint32_t>(now_ms);
-  if (t.proto == IPPROTO_TCP && t.kind == NatKind::flow) {
-    table_.tcp_segment(si, outward, t.tcp_flags, now_ms);
-  }
-  if (outward) {
-    rewrite_source(m, t, s.public_ip, s.public_port);
   } else {
-    rewrite_destination(m, t, s.inside_ip, s.inside_port);
+    s.last_ms = static_cast<uint32_t>(now_ms);
+    if (t.proto == IPPROTO_TCP && t.kind == NatKind::flow) {
+      table_.tcp_segment(si, outward, t.tcp_flags, now_ms);
+    }
+    if (outward) {
+      rewrite_source(m, t, s.public_ip, s.public_port);
+    } else {
+      rewrite_destination(m, t, s.inside_ip, s.inside_port);
+    }
   }
-  return true;
+  return outward || police(m, s, Direction::download, now);
 }
 
 void Nat44::translate_hits(rte_mbuf** pkts, const NatTuple* t, const SessionKey* keys,
                            uint32_t* index, bool* live, uint16_t n, bool outward,
-                           uint64_t now_ms) noexcept {
+                           uint64_t now) noexcept {
+  const uint64_t now_ms = ms(now);
   table_.lookup(keys, n, index);
   for (uint16_t i = 0; i < n; i++) {
     if (index[i] != kNoIndex) table_.prefetch(index[i]);
   }
+  if (options_.policer != nullptr) {
+    const Direction d = outward ? Direction::upload : Direction::download;
+    for (uint16_t i = 0; i < n; i++) {
+      if (index[i] != kNoIndex) table_.prefetch_meter(table_.session(index[i]).client, d);
+    }
+  }
   for (uint16_t i = 0; i < n; i++) {
     if (live[i] && index[i] != kNoIndex)
-      live[i] = translate(pkts[i], t[i], index[i], outward, now_ms);
+      live[i] = translate(pkts[i], t[i], index[i], outward, now, now_ms);
   }
 }
 
@@ -195,7 +214,7 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
         break;
     }
   }
-  translate_hits(pkts, t, keys, index, live, n, true, now_ms);
+  translate_hits(pkts, t, keys, index, live, n, true, now);
 
   uint16_t kept = 0;
   *hairpins = 0;
@@ -226,7 +245,7 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
           continue;
         }
       }
-      if (!translate(m, t[i], s, true, now_ms)) continue;
+      if (!translate(m, t[i], s, true, now, now_ms)) continue;
     }
     if (is_public(ip_dst(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)))) {
       table_.counters().hairpins.add();
@@ -279,7 +298,7 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
     }
     live[i] = true;
   }
-  translate_hits(pkts, t, keys, index, live, n, false, now_ms);
+  translate_hits(pkts, t, keys, index, live, n, false, now);
 
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; i++) {
@@ -299,7 +318,7 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
           continue;
         }
       }
-      if (!translate(m, t[i], s, false, now_ms)) continue;
+      if (!translate(m, t[i], s, false, now, now_ms)) continue;
     }
     pkts[kept++] = m;
   }

@@ -7,6 +7,8 @@
 //  2. Hits are translated first (source -> public address:port, or for an
 //     ICMP error from the client, the outer source and the quoted
 //     destination), TCP state follows the segment, last-seen is refreshed.
+//     With policing, the client's upload policer meters the packet first,
+//     before NAT changes anything (policer-exceed / policer-violate).
 //  3. Misses create a session: TCP only on a SYN, ICMP only on a query
 //     request, never from a later fragment or an ICMP error. A refused
 //     session (port quota, pool, table) is counted and, when configured,
@@ -19,6 +21,7 @@
 //  1. Not a pool address: nat-not-pool. Bulk lookup on the public view.
 //  2. Hits: destination -> inside address:port (or the ICMP error's outer
 //     destination and quoted source). ICMP errors never change a session.
+//     With policing, the client's download policer meters it after.
 //  3. Misses: a new session on an existing mapping when filtering allows
 //     (endpoint-independent: any remote; address-dependent: a remote
 //     address the mapping has a session with); a TCP segment only on a SYN.
@@ -35,6 +38,7 @@
 
 #include "nat_headers.h"
 #include "nat_table.h"
+#include "policer.h"
 #include "sink.h"
 #include "token_bucket.h"
 
@@ -44,6 +48,7 @@ struct Nat44Options {
   bool exhausted_icmp = true;
   uint32_t inside_address = 0;  // source of the ICMP errors NAT sends to clients
   uint64_t hz = 1000;           // ticks of the injected clock per second
+  Policer* policer = nullptr;   // per-client policing (the table's profiles); nullptr: none
 };
 
 class Nat44 {
@@ -72,11 +77,14 @@ class Nat44 {
   // hit translated before any miss is handled, so a miss's catch-up expiry
   // cannot reclaim a session a hit still uses. Misses keep kNoIndex.
   void translate_hits(rte_mbuf** pkts, const NatTuple* t, const SessionKey* keys, uint32_t* index,
-                      bool* live, uint16_t n, bool outward, uint64_t now_ms) noexcept;
+                      bool* live, uint16_t n, bool outward, uint64_t now) noexcept;
   // Translates m (tuple t) on session si, outward (in2out) or inward;
-  // false when it was dropped instead (an ICMP error about another client).
-  bool translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
+  // false when it was dropped instead (an ICMP error about another client,
+  // or its client's policer).
+  bool translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward, uint64_t now,
                  uint64_t now_ms) noexcept;
+  // The session's client's policer in direction d; false: dropped.
+  bool police(rte_mbuf* m, const Session& s, Direction d, uint64_t now) noexcept;
 
   NatTable& table_;
   Nat44Options options_;

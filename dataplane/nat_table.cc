@@ -98,6 +98,7 @@ NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, u
       sessions_(params.sessions),
       mappings_(params.sessions),
       clients_(params.clients),
+      meters_(params.clients),
       free_sessions_(all_indexes(params.sessions)),
       free_mappings_(all_indexes(params.sessions)),
       free_clients_(all_indexes(params.clients)),
@@ -179,6 +180,11 @@ void NatTable::tcp_segment(uint32_t index, bool from_inside, uint8_t flags,
   }
 }
 
+uint32_t NatTable::client_ip(uint32_t i) const noexcept {
+  return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(clients_[i].ip))
+      .load(std::memory_order_relaxed);
+}
+
 uint32_t NatTable::find_or_add_client(uint32_t ip, Drop* why) noexcept {
   void* data = nullptr;
   if (rte_hash_lookup_data(client_keys_, &ip, &data) >= 0) {
@@ -196,7 +202,9 @@ uint32_t NatTable::find_or_add_client(uint32_t ip, Drop* why) noexcept {
   free_clients_.pop_back();
   clients_used_++;
   Client& cl = clients_[c];
-  cl.ip = ip;
+  std::atomic_ref<uint32_t>(cl.ip).store(ip, std::memory_order_relaxed);
+  cl.profile = params_.policing != nullptr ? params_.policing->profile_of(ip) : 0;
+  if (params_.policing != nullptr) params_.policing->reset(meters_[c], cl.profile);
   cl.address = kNoAddress;
   cl.sessions = 0;
   cl.blocks = 0;
@@ -280,7 +288,8 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
                          .tcp = TcpState::closed,
                          .mapping = mapping,
                          .client = mp.client,
-                         .last_ms = static_cast<uint32_t>(now_ms)};
+                         .last_ms = static_cast<uint32_t>(now_ms),
+                         .profile = clients_[mp.client].profile};
   mp.sessions++;
   clients_[mp.client].sessions++;
   if (filter_keys_ != nullptr) filter_add(mapping, remote_ip, 1);
@@ -403,6 +412,9 @@ void NatTable::release_block(uint32_t block, uint32_t client) noexcept {
   }
   if (cl.blocks != 0) return;
   rte_hash_del_key(client_keys_, &cl.ip);
+  std::atomic_ref<uint32_t>(cl.ip).store(0, std::memory_order_relaxed);
+  for (ClientMeter& m : meters_[client].dir)
+    m.clear_counters();
   free_clients_.push_back(client);
   clients_used_--;
   counters_.clients_deleted.add();

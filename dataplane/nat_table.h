@@ -42,6 +42,7 @@
 
 #include "counters.h"
 #include "nat_tcp.h"
+#include "policer.h"
 #include "port_blocks.h"
 #include "timer_wheel.h"
 
@@ -61,6 +62,8 @@ struct NatParams {
   uint32_t tcp_transitory_timeout_ms = 240'000;
   uint32_t icmp_timeout_ms = 60'000;
   uint64_t seed = 1;  // port choice within a block
+  // Per-client policing (policer.h); nullptr: none. Outlives the table.
+  const PolicerProfiles* policing = nullptr;
 };
 
 // The hash key of a session: one endpoint of ours (inside or public) and the
@@ -76,8 +79,8 @@ struct SessionKey {
 };
 static_assert(sizeof(SessionKey) == 16);
 
-// 32 bytes, aligned: one cache line holds two, and one fetch gets one.
-struct alignas(32) Session {
+// One cache line: the established path touches nothing else of the session.
+struct alignas(64) Session {
   uint32_t inside_ip;
   uint32_t public_ip;
   uint32_t remote_ip;
@@ -91,8 +94,9 @@ struct alignas(32) Session {
   // Low 32 bits of the millisecond clock at the last packet: ages are taken
   // modulo 2^32 (49 days), far beyond the longest timeout (7 days).
   uint32_t last_ms;
+  uint16_t profile;  // its client's policing profile (policer.h)
 };
-static_assert(sizeof(Session) == 32);
+static_assert(sizeof(Session) == 64);
 
 struct Mapping {
   uint32_t inside_ip;
@@ -106,7 +110,8 @@ struct Mapping {
 };
 
 struct Client {
-  uint32_t ip;
+  uint32_t ip;  // written with a relaxed atomic store: telemetry reads it
+  uint16_t profile;
   uint32_t address;  // index of its public address in the pool (kNoAddress before its first block)
   uint32_t sessions;
   uint32_t blocks;  // used entries of block[]
@@ -172,6 +177,16 @@ class NatTable {
                           Drop* why) noexcept;
 
   Session& session(uint32_t index) noexcept { return sessions_[index]; }
+  // A client's policers (policer.h), one cache line per direction.
+  ClientMeters& meters(uint32_t client) noexcept { return meters_[client]; }
+  void prefetch_meter(uint32_t client, Direction d) const noexcept {
+    rte_prefetch0(&meters_[client].dir[static_cast<unsigned>(d)]);
+  }
+  // For readers on other threads (telemetry): the address of client slot
+  // i, 0 when free; its meters' counters read zero when free.
+  uint32_t client_ip(uint32_t i) const noexcept;
+  const ClientMeters& meters(uint32_t client) const noexcept { return meters_[client]; }
+  uint32_t client_slots() const noexcept { return static_cast<uint32_t>(clients_.size()); }
   void prefetch(uint32_t index) const noexcept { rte_prefetch0(&sessions_[index]); }
   const Session& session(uint32_t index) const noexcept { return sessions_[index]; }
   // A TCP segment seen on the session: new state, and the timer moved when
@@ -217,6 +232,7 @@ class NatTable {
   std::vector<Session> sessions_;
   std::vector<Mapping> mappings_;
   std::vector<Client> clients_;
+  std::vector<ClientMeters> meters_;
   std::vector<uint32_t> free_sessions_;
   std::vector<uint32_t> free_mappings_;
   std::vector<uint32_t> free_clients_;

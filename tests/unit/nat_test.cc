@@ -1409,5 +1409,110 @@ TEST_CASE("NAT: owner(): the client's worker inside, the port block's worker out
   rte_pktmbuf_free(m);
 }
 
+// ------------------------------------------------- per-client policing
+
+// The rig's NAT with per-client policing: 10.16.0.0/12 at CIR 8 Mbit/s with
+// a bucket of exactly ten 1028-byte datagrams, 10.16.1.30/32 (client C) not
+// policed. On the millisecond clock nothing refills within one instant.
+struct Policing {
+  static constexpr uint16_t kBytes = 1028;  // IPv4 total length of big()
+  PolicerProfiles profiles;
+  Policer policer{profiles};
+  Policing() : profiles(specs(), 1000) { REQUIRE(profiles.ok()); }
+  static std::vector<PolicerSpec> specs() {
+    PolicerSpec clients;
+    clients.name = "clients";
+    clients.cbs = 10 * kBytes;
+    clients.prefixes = {{ip("10.16.0.0"), 12}};
+    PolicerSpec free;
+    free.name = "free";
+    free.policed = false;
+    free.prefixes = {{kClientC, 32}};
+    return {clients, free};
+  }
+  NatParams params() {
+    NatParams p = small_nat();
+    p.policing = &profiles;
+    return p;
+  }
+  Nat44Options options() {
+    Nat44Options o = nat_options();
+    o.policer = &policer;
+    return o;
+  }
+};
+
+Frame big(Endpoint from, Endpoint to) {
+  return udp(from, to).payload(Policing::kBytes - 28);
+}
+
+TEST_CASE("Policing: a client's sessions share one budget; clients are independent",
+          "[nat][policer]") {
+  Policing pol;
+  Rig rig(pol.params(), pol.options());
+  // Client A: ten sessions, one CBS-worth of datagrams among them.
+  for (uint16_t k = 0; k < 10; k++) {
+    INFO("session " << k);
+    REQUIRE(rig.in2out(big({kClientA, static_cast<uint16_t>(40000 + k)}, {kRemote1, 53})).size() ==
+            1);
+  }
+  // The eleventh datagram exceeds, on an old session or a new one.
+  CHECK(rig.in2out(big({kClientA, 40000}, {kRemote1, 53})).size() == 0);
+  CHECK(rig.in2out(big({kClientA, 41000}, {kRemote2, 53})).size() == 0);
+  CHECK(rig.dropped(Drop::policer_exceed) == 2);
+  CHECK(rig.drops() == 2);
+  const Session* s = rig.session(kUdp, {kClientA, 40000}, {kRemote1, 53});
+  REQUIRE(s != nullptr);
+  const ClientMeter& up = rig.table.meters(s->client).dir[0];
+  CHECK(up.conformed_packets.read() == 10);
+  CHECK(up.conformed_bytes.read() == 10 * Policing::kBytes);
+  CHECK(up.exceeded_packets.read() == 2);
+  CHECK(up.exceeded_bytes.read() == 2 * Policing::kBytes);
+
+  // Client B has its own budget; client C is in an unpoliced profile.
+  Out b = rig.in2out(std::vector<Frame>(10, big({kClientB, 40000}, {kRemote1, 53})));
+  CHECK(b.size() == 10);
+  Out c = rig.in2out(std::vector<Frame>(30, big({kClientC, 40000}, {kRemote1, 53})));
+  CHECK(c.size() == 30);
+  CHECK(rig.dropped(Drop::policer_exceed) == 2);
+  const PolicerCounters& clients = pol.policer.counters(1);
+  CHECK(clients.packets[0][0].read() == 20);
+  CHECK(clients.packets[0][1].read() == 2);
+  CHECK(pol.policer.counters(2).packets[0][0].read() == 30);
+
+  // A millisecond later, one millisecond of CIR (1000 bytes) is too little
+  // for a 1028-byte datagram; 100 ms later (100,000 bytes) is plenty.
+  rig.now += 1;
+  CHECK(rig.in2out(big({kClientA, 40000}, {kRemote1, 53})).size() == 0);
+  rig.now += 100;
+  CHECK(rig.in2out(big({kClientA, 40000}, {kRemote1, 53})).size() == 1);
+}
+
+TEST_CASE("Policing: download is policed after translation, apart from upload", "[nat][policer]") {
+  Policing pol;
+  Rig rig(pol.params(), pol.options());
+  const Endpoint a{kClientA, 40000};
+  const Endpoint r{kRemote1, 53};
+  const Endpoint pub = rig.open_udp(a, r);
+  // Drain A's upload (the opening datagram was small).
+  Out up = rig.in2out(std::vector<Frame>(11, big(a, r)));
+  CHECK(up.size() == 9);
+  CHECK(rig.dropped(Drop::policer_exceed) == 2);
+  // Download to A has its own full bucket: ten come in, translated, the
+  // eleventh is dropped after translation.
+  Out down = rig.out2in(std::vector<Frame>(11, big(r, pub)));
+  REQUIRE(down.size() == 10);
+  for (size_t i = 0; i < down.size(); i++)
+    CHECK(down[i].dst == a);
+  CHECK(rig.dropped(Drop::policer_exceed) == 3);
+  const Session* s = rig.session(kUdp, a, r);
+  REQUIRE(s != nullptr);
+  const ClientMeter& dm = rig.table.meters(s->client).dir[1];
+  CHECK(dm.conformed_packets.read() == 10);
+  CHECK(dm.exceeded_packets.read() == 1);
+  CHECK(pol.policer.counters(1).packets[1][0].read() == 10);
+  CHECK(pol.policer.counters(1).packets[1][1].read() == 1);
+}
+
 }  // namespace
 }  // namespace sluice::test
