@@ -119,6 +119,25 @@ const Option kOptions[] = {
   {"nat.fragment-timeout-ms", "2000", "how long a fragmented datagram is tracked after its last "
    "fragment"},
 
+  {"policing.enabled", "yes", "yes | no: police every client of the cgnat pipeline in both "
+   "directions (per-client microflow policing)"},
+  {"policing.match", "", "prefixes the default profile polices (repeat; default: "
+   "inside.clients)", true},
+  {"policing.cir", "8000000", "default profile: committed rate in bit/s of IPv4 packets (total "
+   "length), per client and direction"},
+  {"policing.cbs", "250000", "default profile: committed burst in bytes (at least the larger "
+   "interface MTU)"},
+  {"policing.pir", "0", "default profile: peak rate in bit/s for a two-rate three-colour policer "
+   "(RFC 2698); 0: one rate, two colours (RFC 2697 srTCM, EBS 0)"},
+  {"policing.pbs", "0", "default profile: peak burst in bytes, required with policing.pir"},
+  {"policing.exceed", "drop", "default profile: what happens to a packet above CIR: drop | "
+   "transmit (count only) | dscp:N (re-mark DSCP to N, 0-63)"},
+  {"policing.violate", "drop", "default profile, with a peak rate: what happens above PIR: drop | "
+   "transmit | dscp:N"},
+  {"policing.profile", "", "another profile, for the longest matching prefix: 'NAME "
+   "PREFIX[,PREFIX...] off' (not policed) or 'NAME PREFIX[,PREFIX...] cir=BPS cbs=BYTES "
+   "[pir=BPS pbs=BYTES] [exceed=ACTION] [violate=ACTION]' (repeat)", true},
+
   {"arp.reachable-ms", "30000", "how long an ARP answer is trusted before it is re-checked"},
   {"arp.retry-ms", "1000", "interval between ARP requests for one address"},
   {"arp.retries", "3", "requests before an address is declared unreachable"},
@@ -389,6 +408,171 @@ NatConfig read_nat(const Reader& r, const Config& c, std::vector<std::string>* w
   return n;
 }
 
+// A rate or size of the policing options: a whole number within [lo, hi].
+uint64_t policing_number(const std::string& key, const std::string& text, uint64_t lo,
+                         uint64_t hi) {
+  uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    throw ConfigError(key, text, "not a whole number");
+  }
+  if (v < lo || v > hi) throw ConfigError(key, text, fmt::format("must be {} to {}", lo, hi));
+  return v;
+}
+
+PolicerActionSpec policing_action(const std::string& key, const std::string& text) {
+  if (text == "drop") return {PolicerAction::drop, 0};
+  if (text == "transmit") return {PolicerAction::transmit, 0};
+  if (text.rfind("dscp:", 0) == 0) {
+    unsigned dscp = 0;
+    const char* end = text.data() + text.size();
+    const auto [at, ec] = std::from_chars(text.data() + 5, end, dscp);
+    if (text.size() == 5 || ec != std::errc() || at != end || dscp > 63) {
+      throw ConfigError(key, text, "the DSCP must be a number from 0 to 63");
+    }
+    return {PolicerAction::remark, static_cast<uint8_t>(dscp)};
+  }
+  throw ConfigError(key, text, "must be drop, transmit or dscp:N (N 0-63)");
+}
+
+// Rates and bursts of one profile, checked together: a burst must hold a
+// full-size packet (else such packets never conform), a peak rate needs a
+// peak burst and is at least the committed rate (RFC 2698).
+void check_policer(const std::string& key, const std::string& text, const PolicerSpec& s,
+                   unsigned mtu) {
+  if (s.cbs < mtu) {
+    throw ConfigError(key, text,
+                      fmt::format("committed burst {} bytes is below the MTU ({}): full-size "
+                                  "packets would never conform",
+                                  s.cbs, mtu));
+  }
+  if (s.pir == 0 && s.pbs != 0) throw ConfigError(key, text, "a peak burst needs a peak rate");
+  if (s.pir != 0 && s.pir < s.cir) throw ConfigError(key, text, "peak rate below committed rate");
+  if (s.pir != 0 && s.pbs < mtu) {
+    throw ConfigError(
+        key, text, fmt::format("peak burst must be at least the MTU ({}) with a peak rate", mtu));
+  }
+}
+
+constexpr uint64_t kMinRate = 8'000;               // bit/s
+constexpr uint64_t kMaxRate = 400'000'000'000ull;  // bit/s
+constexpr uint64_t kMaxBurst = 1ull << 32;         // bytes
+
+// 'NAME PREFIX[,PREFIX...] off' or 'NAME PREFIX[,...] cir=.. cbs=.. [pir=.. pbs=..]
+// [exceed=..] [violate=..]'.
+PolicerSpec read_profile(const std::string& text, unsigned mtu) {
+  const std::string key = "policing.profile";
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string w; in >> w;)
+    words.push_back(w);
+  if (words.size() < 3) {
+    throw ConfigError(key, text,
+                      "expected 'NAME PREFIX[,PREFIX...] off' or '... cir=BPS cbs=BYTES'");
+  }
+  PolicerSpec s;
+  s.name = words[0];
+  if (!std::regex_match(s.name, std::regex(R"(^[a-z0-9_]{1,24}$)")) || s.name == "default") {
+    throw ConfigError(key, text,
+                      "profile name: 1-24 lower-case letters, digits or '_', not 'default'");
+  }
+  std::stringstream prefixes(words[1]);
+  for (std::string p; std::getline(prefixes, p, ',');) {
+    const Prefix pr = parse_prefix(key, p, false);
+    s.prefixes.push_back({pr.network, pr.len});
+  }
+  if (words[2] == "off") {
+    if (words.size() != 3) throw ConfigError(key, text, "nothing may follow 'off'");
+    s.policed = false;
+    return s;
+  }
+  bool has_cir = false;
+  bool has_cbs = false;
+  for (size_t i = 2; i < words.size(); i++) {
+    const auto eq = words[i].find('=');
+    const std::string k = words[i].substr(0, eq);
+    const std::string v = eq == std::string::npos ? "" : words[i].substr(eq + 1);
+    if (k == "cir") {
+      s.cir = policing_number(key, v, kMinRate, kMaxRate);
+      has_cir = true;
+    } else if (k == "cbs") {
+      s.cbs = policing_number(key, v, 1, kMaxBurst);
+      has_cbs = true;
+    } else if (k == "pir") {
+      s.pir = policing_number(key, v, kMinRate, kMaxRate);
+    } else if (k == "pbs") {
+      s.pbs = policing_number(key, v, 1, kMaxBurst);
+    } else if (k == "exceed") {
+      s.exceed = policing_action(key, v);
+    } else if (k == "violate") {
+      s.violate = policing_action(key, v);
+    } else {
+      throw ConfigError(
+          key, text,
+          "unknown setting '" + words[i] + "' (cir=, cbs=, pir=, pbs=, exceed=, violate= or off)");
+    }
+  }
+  if (!has_cir || !has_cbs) throw ConfigError(key, text, "cir= and cbs= are required");
+  check_policer(key, text, s, mtu);
+  return s;
+}
+
+PolicingConfig read_policing(const Reader& r, const Config& c, std::vector<std::string>* warnings) {
+  PolicingConfig pc;
+  pc.enabled = r.choice("policing.enabled", {"yes", "no"}) == "yes";
+  const unsigned mtu = std::max(c.inside.mtu, c.outside.mtu);
+  PolicerSpec d;
+  d.name = "default";
+  d.cir = policing_number("policing.cir", r.str("policing.cir"), kMinRate, kMaxRate);
+  d.cbs = policing_number("policing.cbs", r.str("policing.cbs"), 1, kMaxBurst);
+  const std::string pir = r.str("policing.pir");
+  d.pir = pir == "0" ? 0 : policing_number("policing.pir", pir, kMinRate, kMaxRate);
+  d.pbs = policing_number("policing.pbs", r.str("policing.pbs"), 0, kMaxBurst);
+  d.exceed = policing_action("policing.exceed", r.str("policing.exceed"));
+  d.violate = policing_action("policing.violate", r.str("policing.violate"));
+  check_policer("policing.cbs", r.str("policing.cbs"), d, mtu);
+  const std::vector<std::string> match = r.list("policing.match");
+  for (const std::string& text : match) {
+    const Prefix p = parse_prefix("policing.match", text, false);
+    d.prefixes.push_back({p.network, p.len});
+  }
+  if (match.empty()) {
+    for (const Prefix& p : c.clients)
+      d.prefixes.push_back({p.network, p.len});
+  }
+  pc.profiles.push_back(d);
+  std::set<std::string> names{"default"};
+  std::set<std::pair<uint32_t, uint8_t>> seen;
+  for (const PolicerSpec::Prefix& p : d.prefixes) {
+    if (!seen.insert({p.network, p.len}).second) {
+      throw ConfigError("policing.match", format_ip(p.network) + "/" + std::to_string(p.len),
+                        "prefix given twice");
+    }
+  }
+  for (const std::string& text : r.list("policing.profile")) {
+    PolicerSpec s = read_profile(text, mtu);
+    if (!names.insert(s.name).second) {
+      throw ConfigError("policing.profile", text, "profile name given twice");
+    }
+    for (const PolicerSpec::Prefix& p : s.prefixes) {
+      const std::string shown = format_ip(p.network) + "/" + std::to_string(p.len);
+      if (!seen.insert({p.network, p.len}).second) {
+        throw ConfigError("policing.profile", text, shown + " is in another profile already");
+      }
+      const bool inside = std::any_of(c.clients.begin(), c.clients.end(), [&](const Prefix& cp) {
+        return cp.len <= p.len && (p.network & mask_of(cp.len)) == cp.network;
+      });
+      if (!inside) {
+        warnings->push_back(fmt::format(
+            "policing.profile {}: {} is not within inside.clients; no client can come from it",
+            s.name, shown));
+      }
+    }
+    pc.profiles.push_back(std::move(s));
+  }
+  return pc;
+}
+
 Config read_config(const Reader& r, std::vector<std::string>* warnings) {
   Config c;
   c.cores = r.str("eal.cores");
@@ -478,6 +662,7 @@ Config read_config(const Reader& r, std::vector<std::string>* warnings) {
   }
 
   c.nat = read_nat(r, c, warnings);
+  c.policing = read_policing(r, c, warnings);
 
   c.arp_reachable_ms = r.number("arp.reachable-ms", 1000, 3600000);
   c.arp_retry_ms = r.number("arp.retry-ms", 10, 60000);

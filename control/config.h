@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "policer.h"
+
 namespace sluice {
 
 struct Prefix {
@@ -61,6 +63,14 @@ struct NatConfig {
   unsigned fragment_timeout_ms = 2000;
 };
 
+// [policing]: per-client microflow policing on the cgnat pipeline.
+struct PolicingConfig {
+  bool enabled = true;
+  // profiles[0] is the default profile (policing.cir ... on policing.match,
+  // which defaults to inside.clients); then every policing.profile.
+  std::vector<PolicerSpec> profiles;
+};
+
 struct Config {
   // [eal]
   std::string cores = "auto";
@@ -87,6 +97,8 @@ struct Config {
   std::vector<Route> routes;
   // [nat]
   NatConfig nat;
+  // [policing]
+  PolicingConfig policing;
   // [arp]
   unsigned arp_reachable_ms = 30000;
   unsigned arp_retry_ms = 1000;

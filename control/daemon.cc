@@ -205,6 +205,11 @@ void Daemon::setup_nat() {
   p.tcp_established_timeout_ms = nc.tcp_established_timeout * 1000;
   p.tcp_transitory_timeout_ms = nc.tcp_transitory_timeout * 1000;
   p.icmp_timeout_ms = nc.icmp_timeout * 1000;
+  if (config_.policing.enabled) {
+    policing_ = std::make_unique<PolicerProfiles>(config_.policing.profiles, rte_get_tsc_hz());
+    if (!policing_->ok()) throw std::runtime_error(policing_->error());
+    p.policing = policing_.get();
+  }
 
   // ring[from * w + to], none from a worker to itself.
   handoff_rings_.assign(size_t{w} * w, nullptr);
@@ -241,7 +246,20 @@ void Daemon::setup_nat() {
     cw.nat.exhausted_icmp = nc.exhausted_icmp;
     cw.nat.inside_address = config_.inside.address;
     cw.nat.hz = rte_get_tsc_hz();
+    if (policing_ != nullptr) {
+      policers_.push_back(std::make_unique<Policer>(*policing_));
+      cw.nat.policer = policers_.back().get();
+    }
     pipelines_.push_back(make_cgnat_pipeline(tables_, *workers_[k], cw));
+  }
+  if (policing_ != nullptr) {
+    std::vector<const Policer*> policers;
+    std::vector<const NatTable*> tables;
+    for (unsigned k = 0; k < w; k++) {
+      policers.push_back(policers_[k].get());
+      tables.push_back(nat_[k].get());
+    }
+    policing_stats_ = std::make_unique<PolicingStats>(*policing_, policers, tables);
   }
 }
 
@@ -310,6 +328,7 @@ void Daemon::run(std::atomic<bool>& running) {
 
   arp_->announce();
   rte_mbuf* burst[kBurst];
+  uint64_t next_sample = 0;
   while (running.load(std::memory_order_relaxed)) {
     const uint64_t now_tsc = rte_rdtsc();
     const uint64_t now_ms = tsc_to_ms(now_tsc);
@@ -322,6 +341,10 @@ void Daemon::run(std::atomic<bool>& running) {
       handled += n;
     }
     arp_->tick(now_ms);
+    if (policing_stats_ != nullptr && now_ms >= next_sample) {
+      policing_stats_->sample(now_tsc, rte_get_tsc_hz());
+      next_sample = now_ms + 1000;
+    }
     if (handled == 0) rte_delay_us_sleep(1000);
   }
 
@@ -368,6 +391,18 @@ void Daemon::print_summary() const {
         "(allocated {} released {}), hairpins {}\n",
         n.sessions, n.sessions_created, n.sessions_deleted, n.mappings, n.clients, n.blocks,
         n.blocks_allocated, n.blocks_released, n.hairpins);
+  }
+  if (policing_stats_ != nullptr) {
+    policing_stats_->sample(rte_rdtsc(), rte_get_tsc_hz());
+    for (const ProfileFigures& f : policing_stats_->profiles()) {
+      for (unsigned d = 0; d < kDirections; d++) {
+        fmt::print(
+            "sluice: policing {} {} conformed {} ({} bytes) exceeded {} ({} bytes) violated {} "
+            "({} bytes)\n",
+            f.name, d == 0 ? "upload" : "download", f.packets[d][0], f.bytes[d][0], f.packets[d][1],
+            f.bytes[d][1], f.packets[d][2], f.bytes[d][2]);
+      }
+    }
   }
   const ControlCounters& c = counters_;
   fmt::print(

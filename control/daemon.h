@@ -11,7 +11,8 @@
 //  - drains each worker's punt ring: ARP to the resolver (arp.h), ICMP echo
 //    requests to our addresses answered (rate-limited), packets waiting for
 //    a next hop's MAC to the resolver;
-//  - advances ARP timers.
+//  - advances ARP timers;
+//  - once a second, samples the policing counters (policing_stats.h).
 // Control transmits on its own TX queue (index W) of each port.
 #pragma once
 
@@ -27,6 +28,7 @@
 #include "config.h"
 #include "control_counters.h"
 #include "pipeline.h"
+#include "policing_stats.h"
 #include "port.h"
 #include "tables.h"
 #include "worker.h"
@@ -53,6 +55,8 @@ class Daemon : public ControlTx {
   const std::vector<PortInfo>& ports() const noexcept { return ports_; }
   // One per worker with the cgnat pipeline, else empty.
   const std::vector<std::unique_ptr<NatTable>>& nat_tables() const noexcept { return nat_; }
+  // With the cgnat pipeline and policing on, else nullptr.
+  const PolicingStats* policing() const noexcept { return policing_stats_.get(); }
 
  private:
   void setup_interface(Side side, const InterfaceConfig& ic);
@@ -72,6 +76,9 @@ class Daemon : public ControlTx {
   std::vector<std::unique_ptr<NatTable>> nat_;
   std::vector<rte_ring*> handoff_rings_;
   std::vector<std::unique_ptr<Handoff>> handoffs_;
+  std::unique_ptr<PolicerProfiles> policing_;
+  std::vector<std::unique_ptr<Policer>> policers_;
+  std::unique_ptr<PolicingStats> policing_stats_;
   ControlCounters counters_;
   std::unique_ptr<Arp> arp_;
   TokenBucket echo_limit_;

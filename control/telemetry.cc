@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "daemon.h"
 
@@ -129,6 +130,65 @@ int nat(const char*, const char*, rte_tel_data* d) {
   return finish();
 }
 
+// One array of numbers under key; counted like put() when refused.
+void put_array(rte_tel_data* d, const std::string& key, const std::vector<uint64_t>& values) {
+  rte_tel_data* a = rte_tel_data_alloc();
+  if (a == nullptr) {
+    if (g_add_error == 0) g_add_error = -ENOMEM;
+    return;
+  }
+  rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+  for (uint64_t v : values)
+    rte_tel_data_add_array_u64(a, v);
+  const int rc = rte_tel_data_add_dict_container(d, key.c_str(), a, 0);
+  if (rc != 0) {
+    rte_tel_data_free(a);
+    if (g_add_error == 0) g_add_error = rc;
+  }
+}
+
+// Per profile: an array of 24 numbers, per direction (upload, then
+// download) packets, bytes and bit/s of conformed, exceeded and violated.
+int policing(const char*, const char*, rte_tel_data* d) {
+  rte_tel_data_start_dict(d);
+  const PolicingStats* ps = g_daemon->policing();
+  if (ps == nullptr) return finish();
+  for (const ProfileFigures& f : ps->profiles()) {
+    std::vector<uint64_t> v;
+    for (unsigned dir = 0; dir < kDirections; dir++) {
+      for (unsigned c = 0; c < kColours; c++)
+        v.insert(v.end(), {f.packets[dir][c], f.bytes[dir][c], f.bps[dir][c]});
+    }
+    put_array(d, key_of(f.name), v);
+  }
+  return finish();
+}
+
+// The clients policed hardest now (at most the parameter, default 10):
+// key = address with '_' for '.', value = [profile index, then per
+// direction conformed packets, bytes, bit/s, exceeded packets, bytes, bit/s].
+int policing_clients(const char*, const char* params, rte_tel_data* d) {
+  size_t n = 10;
+  if (params != nullptr && *params != '\0') {
+    char* end = nullptr;
+    n = std::strtoul(params, &end, 10);
+    if (*end != '\0' || n == 0 || n > PolicingStats::kTopKept) return -EINVAL;
+  }
+  rte_tel_data_start_dict(d);
+  const PolicingStats* ps = g_daemon->policing();
+  if (ps == nullptr) return finish();
+  for (const ClientFigures& f : ps->top_clients(n)) {
+    std::string k = format_ip(f.ip);
+    std::replace(k.begin(), k.end(), '.', '_');
+    put_array(d, k,
+              {f.profile, f.packets[0][kConformed], f.bytes[0][kConformed], f.bps[0][kConformed],
+               f.packets[0][kExceeded], f.bytes[0][kExceeded], f.bps[0][kExceeded],
+               f.packets[1][kConformed], f.bytes[1][kConformed], f.bps[1][kConformed],
+               f.packets[1][kExceeded], f.bytes[1][kExceeded], f.bps[1][kExceeded]});
+  }
+  return finish();
+}
+
 }  // namespace
 
 void register_telemetry(const Daemon& daemon) {
@@ -140,6 +200,13 @@ void register_telemetry(const Daemon& daemon) {
   rte_telemetry_register_cmd("/sluice/nat", nat,
                              "NAT sessions, mappings, clients and port blocks, summed over "
                              "workers (all 0 without the cgnat pipeline). Takes no parameters");
+  // DPDK refuses a help text of 128 characters or more (and the command).
+  rte_telemetry_register_cmd("/sluice/policing", policing,
+                             "Per profile, up then down: conformed, exceeded, violated "
+                             "[packets, bytes, bit/s]. No parameters");
+  rte_telemetry_register_cmd("/sluice/policing/clients", policing_clients,
+                             "Top policed clients: [profile, up conformed, exceeded, down "
+                             "conformed, exceeded: packets, bytes, bit/s]. Param: count");
   rte_telemetry_register_cmd("/sluice/worker", worker,
                              "One worker's counters and drops. Parameters: int worker_id");
 }

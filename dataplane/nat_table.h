@@ -28,8 +28,8 @@
 // per call; create() runs an unbounded catch-up before it refuses anything,
 // so expired sessions are reclaimed before a client is turned away.
 //
-// Memory per session is about 300 bytes at full capacity (bench/run
-// nat-micro measures it): the 32-byte record, two session keys, a mapping and
+// Memory per session is about 330 bytes at full capacity (bench/run
+// nat-micro measures it): the 64-byte record, two session keys, a mapping and
 // its two keys, the filter key and the timer links.
 #pragma once
 

@@ -8,7 +8,9 @@
 #  - ping from every client namespace; traceroute shows sluice's inside
 #    address as hop 1 and the server as hop 2;
 #  - all 18 client addresses at once: curl of 1 MiB (sha256 checked) and a
-#    50-datagram UDP echo exchange; one 16 MiB download beside them;
+#    50-datagram UDP echo exchange; one 16 MiB download beside them (by B,
+#    whose address is in an unpoliced profile: the others are policed to the
+#    default 8 Mbit/s);
 #  - tcpdump on the server: every source address it receives is in the pool;
 #    paired pooling: each client address has one public address for its HTTP
 #    connection and two UDP sockets; no port overloading (36 UDP sockets,
@@ -121,7 +123,7 @@ stop_sluice() {
 
 # === 1. address-dependent filtering, two workers ======================================
 SL_CONF=$SL_TMP/nat1.conf
-sl_config >"$SL_CONF"
+sl_config "[policing]" "profile = bulk $CLI_B/32 off" >"$SL_CONF"
 start_sluice "cgnat, pool $SL_POOL, 2 workers" --dataplane.workers=2
 flows=0
 

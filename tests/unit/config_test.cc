@@ -92,7 +92,7 @@ class TempFile {
 std::string as_ini(const Options& o) {
   std::string out;
   for (const std::string section :
-       {"eal", "dataplane", "inside", "outside", "routes", "nat", "arp", "control"}) {
+       {"eal", "dataplane", "inside", "outside", "routes", "nat", "policing", "arp", "control"}) {
     std::string body;
     for (const auto& [k, v] : o) {
       if (k.size() > section.size() && k.compare(0, section.size(), section) == 0 &&
@@ -481,6 +481,56 @@ std::vector<BadCase> bad_cases() {
       {"handoff ring too small",
        set(cg, "dataplane.handoff-ring", "32"),
        {"dataplane.handoff-ring = '32'", "between 64 and 1048576"}},
+      {"policing rate with a unit",
+       set(cg, "policing.cir", "8M"),
+       {"policing.cir = '8M'", "not a whole number"}},
+      {"policing rate below 8 kbit/s",
+       set(cg, "policing.cir", "1000"),
+       {"policing.cir = '1000'", "must be 8000 to"}},
+      {"policing burst below the MTU",
+       set(cg, "policing.cbs", "1000"),
+       {"policing.cbs = '1000'", "below the MTU (1500)", "never conform"}},
+      {"policing peak rate below the committed rate",
+       set(set(cg, "policing.pir", "4000000"), "policing.pbs", "500000"),
+       {"policing.cbs", "peak rate below committed rate"}},
+      {"policing peak rate without a peak burst",
+       set(cg, "policing.pir", "16000000"),
+       {"policing.cbs", "peak burst must be at least the MTU"}},
+      {"policing exceed action unknown",
+       set(cg, "policing.exceed", "shape"),
+       {"policing.exceed = 'shape'", "drop, transmit or dscp:N"}},
+      {"policing remark DSCP above 63",
+       set(cg, "policing.exceed", "dscp:64"),
+       {"policing.exceed = 'dscp:64'", "DSCP must be a number from 0 to 63"}},
+      {"policing match prefix with host bits",
+       add(cg, "policing.match", "10.16.0.1/12"),
+       {"policing.match = '10.16.0.1/12'", "host bits set"}},
+      {"policing profile without settings",
+       add(cg, "policing.profile", "staff 10.20.0.0/16"),
+       {"policing.profile = 'staff 10.20.0.0/16'", "expected 'NAME PREFIX"}},
+      {"policing profile named default",
+       add(cg, "policing.profile", "default 10.20.0.0/16 off"),
+       {"policing.profile", "not 'default'"}},
+      {"policing profile without cbs",
+       add(cg, "policing.profile", "staff 10.20.0.0/16 cir=20000000"),
+       {"policing.profile", "cir= and cbs= are required"}},
+      {"policing profile with an unknown setting",
+       add(cg, "policing.profile", "staff 10.20.0.0/16 cir=20000000 cbs=625000 ebs=1"),
+       {"policing.profile", "unknown setting 'ebs=1'"}},
+      {"policing profile prefix in another profile",
+       add(add(cg, "policing.profile", "staff 10.20.0.0/16 off"), "policing.profile",
+           "lab 10.21.0.0/16,10.20.0.0/16 off"),
+       {"policing.profile = 'lab", "10.20.0.0/16 is in another profile already"}},
+      {"policing profile prefix that is the default's",
+       add(cg, "policing.profile", "all 10.16.0.0/12 off"),
+       {"policing.profile", "10.16.0.0/12 is in another profile already"}},
+      {"policing profile name twice",
+       add(add(cg, "policing.profile", "staff 10.20.0.0/16 off"), "policing.profile",
+           "staff 10.21.0.0/16 off"),
+       {"policing.profile", "profile name given twice"}},
+      {"policing enabled maybe",
+       set(cg, "policing.enabled", "maybe"),
+       {"policing.enabled = 'maybe'", "must be one of yes, no"}},
       {"cores as a range",
        set(m, "eal.cores", "0-3"),
        {"eal.cores = '0-3'", "comma-separated list"}},
@@ -648,6 +698,57 @@ TEST_CASE("config: the cgnat pipeline with the documented NAT defaults", "[confi
   CHECK(n.fragments == 1024);
   CHECK(n.fragments_held == 256);
   CHECK(n.fragment_timeout_ms == 2000);
+}
+
+TEST_CASE("config: policing defaults to 8 Mbit/s for every client prefix", "[config]") {
+  const Invocation inv = load(minimal_cgnat());
+  const PolicingConfig& p = inv.config.policing;
+  CHECK(p.enabled);
+  REQUIRE(p.profiles.size() == 1);
+  const PolicerSpec& d = p.profiles[0];
+  CHECK(d.name == "default");
+  CHECK(d.policed);
+  CHECK(d.cir == 8'000'000);
+  CHECK(d.cbs == 250'000);
+  CHECK(d.pir == 0);
+  CHECK(d.pbs == 0);
+  CHECK(d.exceed.action == PolicerAction::drop);
+  REQUIRE(d.prefixes.size() == inv.config.clients.size());
+  CHECK(d.prefixes[0].network == inv.config.clients[0].network);
+  CHECK(d.prefixes[0].len == inv.config.clients[0].len);
+}
+
+TEST_CASE("config: policing profiles by prefix, from an INI file", "[config]") {
+  Options o = minimal_cgnat();
+  o = set(o, "policing.match", "10.16.0.0/13");
+  o = set(o, "policing.exceed", "dscp:10");
+  o = add(o, "policing.profile", "staff 10.24.0.0/16,10.25.0.0/16 cir=20000000 cbs=625000");
+  o = add(o, "policing.profile",
+          "lab 10.26.0.0/16 cir=8000000 cbs=250000 pir=16000000 pbs=500000 exceed=transmit "
+          "violate=dscp:8");
+  o = add(o, "policing.profile", "servers 10.27.0.0/24 off");
+  o = add(o, "policing.profile", "elsewhere 172.16.0.0/12 off");
+  TempFile file(as_ini(o));
+  const Invocation inv = load_argv({"-c", file.path()});
+  REQUIRE(inv.warnings.size() == 1);
+  CHECK_THAT(inv.warnings[0], Catch::Contains("172.16.0.0/12 is not within inside.clients"));
+  const auto& ps = inv.config.policing.profiles;
+  REQUIRE(ps.size() == 5);
+  CHECK(ps[0].prefixes.size() == 1);
+  CHECK(ps[0].prefixes[0].len == 13);
+  CHECK(ps[0].exceed.action == PolicerAction::remark);
+  CHECK(ps[0].exceed.dscp == 10);
+  CHECK(ps[1].name == "staff");
+  CHECK(ps[1].cir == 20'000'000);
+  CHECK(ps[1].cbs == 625'000);
+  CHECK(ps[1].prefixes.size() == 2);
+  CHECK(ps[2].pir == 16'000'000);
+  CHECK(ps[2].pbs == 500'000);
+  CHECK(ps[2].exceed.action == PolicerAction::transmit);
+  CHECK(ps[2].violate.action == PolicerAction::remark);
+  CHECK(ps[2].violate.dscp == 8);
+  CHECK_FALSE(ps[3].policed);
+  CHECK(ps[3].prefixes[0].network == ip("10.27.0.0"));
 }
 
 TEST_CASE("config: the forward pipeline needs no pool", "[config]") {
