@@ -16,7 +16,11 @@
 //       io       alloc + copy + TX straight to net_null (testpmd io mode);
 //       forward  the forward pipeline (routing only, no NAT);
 //       cgnat    the cgnat pipeline, process() + poll() + TX flush per burst,
-//                as the worker loop runs it.
+//                as the worker loop runs it;
+//       policed  the same pipeline on the same table with per-client
+//                policing (policer.h) on, every client in one profile whose
+//                rate no packet exceeds, so the meter and counters run for
+//                every packet and the traffic is the same as cgnat's.
 //  3. expiry: the clock jumps past the longest timeout (TCP established) and
 //     NatTable::expire runs with the pipeline's per-millisecond budget until
 //     the table is empty; cycles per expired session. Then past the port-block
@@ -229,7 +233,7 @@ struct Variant {
 constexpr Variant kVariants[] = {{false, false}, {false, true}, {true, false}, {true, true}};
 
 struct VariantResult {
-  std::vector<double> io, forward, cgnat;
+  std::vector<double> io, forward, cgnat, policed;
   std::vector<double> lookup, record;  // NatTable::lookup alone, and with the session record
 };
 
@@ -274,7 +278,17 @@ class Bench {
     const uint32_t client_blocks = (per_client + o_.block_size - 1) / o_.block_size;
     r.addresses = (r.clients * client_blocks + per_address - 1) / per_address;
 
+    // Policing: one profile for every client, at a rate no trial reaches.
+    PolicerSpec spec;
+    spec.name = "bench";
+    spec.cir = 400'000'000'000ull;
+    spec.cbs = 1ull << 32;
+    spec.prefixes = {{kClientBase, 12}};
+    PolicerProfiles profiles({spec}, rte_get_tsc_hz());
+    Policer policer(profiles);
+
     NatParams p;
+    p.policing = &profiles;
     for (uint32_t a = 0; a < r.addresses; a++)
       p.pool.addresses.push_back(kPoolBase + a);
     p.pool.block_size = static_cast<uint16_t>(o_.block_size);
@@ -312,6 +326,9 @@ class Bench {
     cw.nat.inside_address = kInsideAddr;
     cw.nat.hz = rte_get_tsc_hz();
     auto cgnat = make_cgnat_pipeline(t_, w, cw);
+    CgnatWorker policed_cw = cw;
+    policed_cw.nat.policer = &policer;
+    auto policed = make_cgnat_pipeline(t_, w, policed_cw);
     auto forward = make_forward_pipeline(t_, fw);
 
     std::mt19937_64 rng(n);
@@ -385,9 +402,10 @@ class Bench {
           vr.forward.push_back(pipeline(*forward, fw, o_.packets, iface, rx));
           const uint64_t sent = w.counters.forwarded();
           vr.cgnat.push_back(pipeline(*cgnat, w, o_.packets, iface, rx));
-          if (w.counters.forwarded() - sent != o_.packets) {
+          vr.policed.push_back(pipeline(*policed, w, o_.packets, iface, rx));
+          if (w.counters.forwarded() - sent != 2 * uint64_t{o_.packets}) {
             r.error = fmt::format("{}: forwarded {} of {}: {}", var.name(),
-                                  w.counters.forwarded() - sent, o_.packets, drops(w.counters));
+                                  w.counters.forwarded() - sent, 2 * o_.packets, drops(w.counters));
           }
           vr.lookup.push_back(lookups(table, false));
           vr.record.push_back(lookups(table, true));
@@ -427,6 +445,7 @@ class Bench {
       cgnat->poll(now());  // the pipeline's own expiry clock catches up
     }
     cgnat.reset();
+    policed.reset();
     forward.reset();
     rte_ring_free(punt);
     return r;
@@ -560,20 +579,26 @@ void report(const Options& o, const std::vector<SizeResult>& results) {
       "Established path, cycles per packet, median (min-max). io = alloc + copy + TX to "
       "net_null; forward = the forward pipeline (no NAT); cgnat - io = NAT + routing + "
       "parse (target <= 120). lookup = NatTable::lookup alone on the same sessions' keys, "
-      "+ record = with the session record read and written (no packets).\n\n");
+      "+ record = with the session record read and written (no packets). policed = cgnat with "
+      "per-client policing on (every packet metered, none exceeding); + policing = policed - "
+      "cgnat (target <= 15).\n\n");
   fmt::print(
-      "| sessions | traffic | io | forward | cgnat | cgnat - io | cgnat - forward | cgnat / io | "
-      "target | lookup | + record |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| sessions | clients | traffic | io | forward | cgnat | cgnat - io | cgnat - forward | "
+      "cgnat / io | target | lookup | + record | policed | + policing |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const SizeResult& r : results) {
     if (!r.error.empty()) continue;
     for (size_t v = 0; v < std::size(kVariants); v++) {
       const VariantResult& vr = r.variants[v];
       const Stats io = summarize(vr.io), fw = summarize(vr.forward), cg = summarize(vr.cgnat);
-      fmt::print("| {} | {} | {} | {} | {} | {:.0f} | {:.0f} | {:.2f} | {} | {:.0f} | {:.0f} |\n",
-                 r.sessions, kVariants[v].name(), show(io), show(fw), show(cg),
-                 cg.median - io.median, cg.median - fw.median, cg.median / io.median,
-                 cg.median - io.median <= 120 ? "met" : "missed", summarize(vr.lookup).median,
-                 summarize(vr.record).median);
+      const Stats pol = summarize(vr.policed);
+      fmt::print(
+          "| {} | {} | {} | {} | {} | {} | {:.0f} | {:.0f} | {:.2f} | {} | {:.0f} | {:.0f} | {} | "
+          "{:.0f} |\n",
+          r.sessions, r.clients, kVariants[v].name(), show(io), show(fw), show(cg),
+          cg.median - io.median, cg.median - fw.median, cg.median / io.median,
+          cg.median - io.median <= 120 ? "met" : "missed", summarize(vr.lookup).median,
+          summarize(vr.record).median, show(pol), pol.median - cg.median);
     }
   }
   fmt::print(
@@ -638,10 +663,11 @@ void report(const Options& o, const std::vector<SizeResult>& results) {
         const VariantResult& vr = r.variants[v];
         fmt::print(f,
                    "{}{{\"traffic\": \"{}\", \"io\": {}, \"forward\": {}, \"cgnat\": {}, "
-                   "\"lookup\": {}, \"lookup_record\": {}}}",
+                   "\"policed\": {}, \"lookup\": {}, \"lookup_record\": {}}}",
                    v ? ", " : "", kVariants[v].name(), json(summarize(vr.io)),
                    json(summarize(vr.forward)), json(summarize(vr.cgnat)),
-                   json(summarize(vr.lookup)), json(summarize(vr.record)));
+                   json(summarize(vr.policed)), json(summarize(vr.lookup)),
+                   json(summarize(vr.record)));
       }
       fmt::print(f, "]");
     }
