@@ -55,7 +55,8 @@ namespace sluice {
   X(nat_client_limit, "nat-client-limit", "new session refused: client at its port-block limit") \
   X(nat_pool_exhausted, "nat-pool-exhausted", "new session refused: no free port block")         \
   X(nat_table_full, "nat-table-full", "new session refused: session table full")                 \
-  X(nat_clients_full, "nat-clients-full", "new session refused: client table full")
+  X(nat_clients_full, "nat-clients-full", "new session refused: client table full")              \
+  X(nat_unaccountable, "nat-unaccountable", "new session refused: its creation could not be logged")
 
 enum class Drop : uint8_t {
 #define SLUICE_X(id, name, help) id,

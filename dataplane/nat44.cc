@@ -139,9 +139,11 @@ bool Nat44::translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
     return true;
   }
   s.last_ms = static_cast<uint32_t>(now_ms);
-  if (t.proto == IPPROTO_TCP && t.kind == NatKind::flow) {
-    table_.tcp_segment(si, outward, t.tcp_flags, now_ms);
-  }
+  const bool tcp = t.proto == IPPROTO_TCP && t.kind == NatKind::flow;
+  if (tcp) table_.tcp_segment(si, outward, t.tcp_flags, now_ms);
+  table_.account(si, outward,
+                 rte_be_to_cpu_16(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)->total_length),
+                 tcp ? t.tcp_flags : 0, now_ms);
   if (outward) {
     rewrite_source(m, t, s.public_ip, s.public_port);
   } else {

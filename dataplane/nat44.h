@@ -6,7 +6,8 @@
 //  1. The packet's tuple (nat_headers.h); one bulk session lookup per burst.
 //  2. Hits are translated first (source -> public address:port, or for an
 //     ICMP error from the client, the outer source and the quoted
-//     destination), TCP state follows the segment, last-seen is refreshed.
+//     destination), TCP state follows the segment, last-seen is refreshed
+//     and the packet is counted in its session (flow records, nat_events.h).
 //  3. Misses create a session: TCP only on a SYN, ICMP only on a query
 //     request, never from a later fragment or an ICMP error. A refused
 //     session (port quota, pool, table) is counted and, when configured,
