@@ -147,8 +147,10 @@ unsigned Exporter::drain() {
     batch_.resize(at + n);
   }
   // Each ring is in time order; the log is in time order across workers.
-  std::stable_sort(batch_.begin(), batch_.end(),
-                   [](const NatEvent& a, const NatEvent& b) { return a.time_ms < b.time_ms; });
+  const auto earlier = [](const NatEvent& a, const NatEvent& b) { return a.time_ms < b.time_ms; };
+  if (!std::is_sorted(batch_.begin(), batch_.end(), earlier)) {
+    std::stable_sort(batch_.begin(), batch_.end(), earlier);
+  }
   const int64_t offset = options_.wall_offset_ms;
   for (const NatEvent& e : batch_) {
     encoder_->add(e, offset, export_s_);

@@ -213,6 +213,17 @@ class Search {
         if (l.start) held(l, text);
       }
     } else {
+      // A port's blocks hold it for every protocol, one client at a time: a
+      // line of another client than the latest one means the port changed
+      // hands, so the lines after it tell everything (every protocol).
+      if (!any_seen_) {
+        any_seen_ = true;
+        latest_client_ = l.inside_ip;
+      } else if (l.inside_ip != latest_client_) {
+        for (auto& [proto, st] : protos_)
+          st.decided = true;
+        return !decided();
+      }
       Proto& s = protos_[l.proto];
       if (!s.decided) {
         if (!s.seen) {
@@ -279,6 +290,8 @@ class Search {
   TraceResult* result_;
   std::string needle_;
   bool block_decided_ = false;
+  bool any_seen_ = false;
+  uint32_t latest_client_ = 0;
   std::map<uint8_t, Proto> protos_ = {{IPPROTO_TCP, {}}, {IPPROTO_UDP, {}}, {IPPROTO_ICMP, {}}};
 };
 

@@ -8,9 +8,12 @@
 // port is collected. What held the port already when the window opened is
 // found by reading backwards from its start: the latest block line for the
 // port decides at once (B+: held, B-: free); for session lines, creates and
-// deletes are counted backwards until a create outnumbers the deletes after
-// it (held), another client's line shows the port had changed hands
-// (free), or `lookback` is exhausted.
+// deletes are counted backwards, per protocol, until a create outnumbers the
+// deletes after it (held), a line of another inside endpoint shows the
+// port had changed hands (free; another client: free for every protocol,
+// since a port block holds all three), or `lookback` is exhausted. Without
+// a protocol the search settles TCP, UDP and ICMP, which may mean reading
+// back the whole lookback; abuse reports usually name the protocol.
 //
 // Plain files are searched, not scanned: a binary search on the line times
 // finds the window, and the backward reading stops as soon as the answer is
