@@ -137,6 +137,25 @@ const Option kOptions[] = {
   {"policing.profile", "", "another profile, for the longest matching prefix: 'NAME "
    "PREFIX[,PREFIX...] off' (not policed) or 'NAME PREFIX[,PREFIX...] cir=BPS cbs=BYTES "
    "[pir=BPS pbs=BYTES] [exceed=ACTION] [violate=ACTION]' (repeat)", true},
+  {"export.collector", "", "IPFIX collector 'IP:PORT' (UDP) that gets NAT events and flow "
+   "records; repeat for several", true},
+  {"export.observation-domain", "1", "IPFIX observation domain id of this sluice"},
+  {"export.template-refresh", "60", "seconds between template retransmissions to every collector"},
+  {"export.mtu", "1500", "path MTU to the collectors: IPFIX messages stay within it"},
+  {"export.active-timeout", "60", "seconds between flow records of a session that stays active; "
+   "0: one record at its end"},
+  {"export.flows", "yes", "yes | no: export a flow record per session (pre- and post-NAT, bytes "
+   "and packets each way) besides the NAT events"},
+  {"export.destinations", "no", "yes | no: put the remote address and port in NAT events, flow "
+   "records and the log (RFC 6888 asks not to unless required)"},
+  {"export.accountability", "no", "yes | no: refuse a new session (nat-unaccountable) when its "
+   "creation event cannot be queued for export, rather than let it go unlogged"},
+  {"export.ring", "262144", "NAT events each worker can queue for the exporter thread (power "
+   "of 2; 64 bytes each)"},
+  {"export.log", "", "path of the local NAT log (one line per session or port block event; "
+   "reopened on SIGHUP); empty: none"},
+  {"export.log-events", "all", "all | sessions | blocks: which events the local log keeps "
+   "(blocks: one line per port block, enough for a trace with paired pooling)"},
 
   {"arp.reachable-ms", "30000", "how long an ARP answer is trusted before it is re-checked"},
   {"arp.retry-ms", "1000", "interval between ARP requests for one address"},
@@ -573,6 +592,48 @@ PolicingConfig read_policing(const Reader& r, const Config& c, std::vector<std::
   return pc;
 }
 
+ExportConfig read_export(const Reader& r, const Config& c, std::vector<std::string>* warnings) {
+  ExportConfig e;
+  static const std::regex collector_re(R"(^(\d+\.\d+\.\d+\.\d+):(\d+)$)");
+  for (const std::string& text : r.list("export.collector")) {
+    std::smatch m;
+    ExportConfig::Collector col;
+    unsigned port = 0;
+    if (!std::regex_match(text, m, collector_re) || !parse_ip(m[1], &col.ip)) {
+      throw ConfigError("export.collector", text, "expected IP:PORT, e.g. 192.0.2.50:4739");
+    }
+    const std::string p = m[2];
+    const auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (ec != std::errc() || end != p.data() + p.size() || port == 0 || port > 65535) {
+      throw ConfigError("export.collector", text, "port must be 1 to 65535");
+    }
+    col.port = static_cast<uint16_t>(port);
+    e.collectors.push_back(col);
+  }
+  e.observation_domain = r.number("export.observation-domain", 0, ~0u);
+  e.template_refresh = r.number("export.template-refresh", 1, 86400);
+  e.mtu = r.number("export.mtu", 576, 9000);
+  e.active_timeout = r.number("export.active-timeout", 0, 86400);
+  e.flows = r.choice("export.flows", {"yes", "no"}) == "yes";
+  e.destinations = r.choice("export.destinations", {"yes", "no"}) == "yes";
+  e.accountability = r.choice("export.accountability", {"yes", "no"}) == "yes";
+  e.ring = power_of_2(r, "export.ring", 1024, 1 << 24);
+  e.log = r.str("export.log");
+  const std::string events = r.choice("export.log-events", {"all", "sessions", "blocks"});
+  e.log_sessions = events != "blocks";
+  e.log_blocks = events != "sessions";
+  if (e.accountability && !e.enabled()) {
+    throw ConfigError("export.accountability", "yes",
+                      "needs somewhere to log to: export.collector or export.log");
+  }
+  if (e.enabled() && c.pipeline != "cgnat") {
+    warnings->push_back(
+        "export.collector / export.log: NAT events come only from dataplane.pipeline = cgnat; "
+        "nothing will be exported");
+  }
+  return e;
+}
+
 Config read_config(const Reader& r, std::vector<std::string>* warnings) {
   Config c;
   c.cores = r.str("eal.cores");
@@ -663,6 +724,7 @@ Config read_config(const Reader& r, std::vector<std::string>* warnings) {
 
   c.nat = read_nat(r, c, warnings);
   c.policing = read_policing(r, c, warnings);
+  c.exporting = read_export(r, c, warnings);
 
   c.arp_reachable_ms = r.number("arp.reachable-ms", 1000, 3600000);
   c.arp_retry_ms = r.number("arp.retry-ms", 10, 60000);

@@ -71,6 +71,28 @@ struct PolicingConfig {
   std::vector<PolicerSpec> profiles;
 };
 
+// [export]: NAT events and flow records to IPFIX collectors and the local
+// NAT log (control/exporter.h).
+struct ExportConfig {
+  struct Collector {
+    uint32_t ip = 0;  // host order
+    uint16_t port = 0;
+  };
+  std::vector<Collector> collectors;
+  uint32_t observation_domain = 1;
+  unsigned template_refresh = 60;  // s
+  unsigned mtu = 1500;
+  unsigned active_timeout = 60;  // s; 0: a flow record only at the end
+  bool flows = true;
+  bool destinations = false;
+  bool accountability = false;
+  unsigned ring = 262144;  // events per worker
+  std::string log;         // path; empty: no local log
+  bool log_sessions = true;
+  bool log_blocks = true;
+  bool enabled() const { return !collectors.empty() || !log.empty(); }
+};
+
 struct Config {
   // [eal]
   std::string cores = "auto";
@@ -99,6 +121,8 @@ struct Config {
   NatConfig nat;
   // [policing]
   PolicingConfig policing;
+  // [export]
+  ExportConfig exporting;
   // [arp]
   unsigned arp_reachable_ms = 30000;
   unsigned arp_retry_ms = 1000;

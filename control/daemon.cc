@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <stdexcept>
 
 #include "eal.h"
@@ -51,6 +52,9 @@ Daemon::~Daemon() {
       rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
     rte_ring_free(r);
   }
+  exporter_.reset();  // stops its thread before the rings go
+  for (rte_ring* r : event_rings_)
+    rte_ring_free(r);
   nat_.clear();
   workers_.clear();
   rte_mempool_free(pool_);
@@ -261,6 +265,42 @@ void Daemon::setup_nat() {
     }
     policing_stats_ = std::make_unique<PolicingStats>(*policing_, policers, tables);
   }
+  if (config_.exporting.enabled()) setup_export(now_ms);
+}
+
+void Daemon::setup_export(uint64_t now_ms) {
+  const ExportConfig& ec = config_.exporting;
+  std::vector<const NatEvents*> producers;
+  for (unsigned k = 0; k < nat_.size(); k++) {
+    rte_ring* r = rte_ring_create_elem(fmt::format("nat_events{}", k).c_str(), sizeof(NatEvent),
+                                       ec.ring, rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (r == nullptr) {
+      throw std::runtime_error(fmt::format(
+          "export.ring = {}: cannot create the NAT event ring: {} (raise eal.memory-mb)", ec.ring,
+          rte_strerror(rte_errno)));
+    }
+    event_rings_.push_back(r);
+    events_.push_back(std::make_unique<NatEvents>(r, ec.accountability));
+    producers.push_back(events_.back().get());
+    nat_[k]->attach_events(events_.back().get(), ec.active_timeout * 1000);
+  }
+  ExporterOptions o;
+  o.collectors = ec.collectors;
+  o.ipfix.domain = ec.observation_domain;
+  o.ipfix.max_message = ec.mtu - 28;  // IPv4 and UDP headers
+  o.ipfix.destinations = ec.destinations;
+  o.ipfix.flows = ec.flows;
+  o.template_refresh_s = ec.template_refresh;
+  o.log.path = ec.log;
+  o.log.sessions = ec.log_sessions;
+  o.log.blocks = ec.log_blocks;
+  o.log.destinations = ec.destinations;
+  // The workers' clock is the TSC in ms; the log and IPFIX want the wall clock.
+  const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+  o.wall_offset_ms = wall_ms - static_cast<int64_t>(now_ms);
+  exporter_ = std::make_unique<Exporter>(o, event_rings_, producers);
 }
 
 void Daemon::send(uint16_t port, rte_mbuf* m) noexcept {
@@ -310,6 +350,7 @@ void Daemon::handle_punt(rte_mbuf* m, uint64_t now_tsc, uint64_t now_ms) {
 }
 
 void Daemon::run(std::atomic<bool>& running) {
+  if (exporter_) exporter_->start();
   workers_running_.store(true, std::memory_order_relaxed);
   std::vector<Launch> launches(workers_.size());
   unsigned k = 0;
@@ -367,6 +408,14 @@ void Daemon::run(std::atomic<bool>& running) {
     while (rte_ring_sc_dequeue(r, &obj) == 0)
       rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
   }
+  // The log closes what it opened: every session and block still held ends
+  // here (forced end), and the exporter writes and sends all of it.
+  if (exporter_) {
+    const uint64_t now_ms = tsc_to_ms(rte_rdtsc());
+    for (auto& table : nat_)
+      table->end_all(now_ms);
+    exporter_->stop();
+  }
 }
 
 void Daemon::print_summary() const {
@@ -403,6 +452,15 @@ void Daemon::print_summary() const {
             f.bytes[d][1], f.packets[d][2], f.bytes[d][2]);
       }
     }
+  }
+  if (exporter_) {
+    const ExportTotals e = exporter_->totals();
+    fmt::print(
+        "sluice: export events {} (lost to full rings {}), ipfix messages {} records {} (send "
+        "errors {}, records lost {}), templates {}, log lines {} (lost {}, write errors {}, "
+        "reopens {})\n",
+        e.events, e.ring_full, e.messages, e.records, e.send_errors, e.records_lost,
+        e.templates_sent, e.log_lines, e.log_lines_lost, e.log_write_errors, e.log_reopens);
   }
   const ControlCounters& c = counters_;
   fmt::print(

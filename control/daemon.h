@@ -5,7 +5,10 @@
 //
 // With the cgnat pipeline each worker also gets its NAT table (its share of
 // sessions, clients and port blocks) and the handoff rings to every other
-// worker.
+// worker; with [export] also its NAT event ring, which the exporter thread
+// (exporter.h) drains. The exporter starts before the workers and stops
+// after them, once the events of the sessions and blocks still held have
+// been queued (NatTable::end_all), so every event is written or counted.
 //
 // The control loop, every pass (at most 1 ms apart):
 //  - drains each worker's punt ring: ARP to the resolver (arp.h), ICMP echo
@@ -27,6 +30,7 @@
 #include "cgnat.h"
 #include "config.h"
 #include "control_counters.h"
+#include "exporter.h"
 #include "pipeline.h"
 #include "policing_stats.h"
 #include "port.h"
@@ -57,12 +61,15 @@ class Daemon : public ControlTx {
   const std::vector<std::unique_ptr<NatTable>>& nat_tables() const noexcept { return nat_; }
   // With the cgnat pipeline and policing on, else nullptr.
   const PolicingStats* policing() const noexcept { return policing_stats_.get(); }
+  // Null without [export] (or without the cgnat pipeline).
+  const Exporter* exporter() const noexcept { return exporter_.get(); }
 
  private:
   void setup_interface(Side side, const InterfaceConfig& ic);
   void setup_tables();
   void setup_workers();
   void setup_nat();
+  void setup_export(uint64_t now_ms);
   void handle_punt(rte_mbuf* m, uint64_t now_tsc, uint64_t now_ms);
   void answer_echo(rte_mbuf* m, uint64_t now_tsc);
 
@@ -79,6 +86,9 @@ class Daemon : public ControlTx {
   std::unique_ptr<PolicerProfiles> policing_;
   std::vector<std::unique_ptr<Policer>> policers_;
   std::unique_ptr<PolicingStats> policing_stats_;
+  std::vector<rte_ring*> event_rings_;
+  std::vector<std::unique_ptr<NatEvents>> events_;
+  std::unique_ptr<Exporter> exporter_;
   ControlCounters counters_;
   std::unique_ptr<Arp> arp_;
   TokenBucket echo_limit_;

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "eal.h"
+#include "exporter.h"
 #include "telemetry.h"
 
 namespace {
@@ -25,6 +26,11 @@ std::atomic<bool> g_running{true};
 
 void on_signal(int) {
   g_running.store(false, std::memory_order_relaxed);
+}
+
+// logrotate: the exporter reopens the NAT log.
+void on_hangup(int) {
+  sluice::Exporter::request_reopen();
 }
 
 // True when a process already answers on this prefix's telemetry socket:
@@ -97,6 +103,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_hangup);
 
   int rc = 0;
   {
@@ -104,6 +111,7 @@ int main(int argc, char** argv) {
     try {
       daemon.setup();
       register_telemetry(daemon);
+      register_export_telemetry(daemon.exporter());
       fmt::print("sluice: running, {} worker(s), pipeline {}, telemetry under /var/run/dpdk/{}\n",
                  inv.config.workers, inv.config.pipeline, inv.config.prefix);
       std::fflush(stdout);

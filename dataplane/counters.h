@@ -57,7 +57,8 @@ namespace sluice {
   X(nat_table_full, "nat-table-full", "new session refused: session table full")                 \
   X(nat_clients_full, "nat-clients-full", "new session refused: client table full")              \
   X(policer_exceed, "policer-exceed", "client above its policing rate (CIR), exceed = drop")     \
-  X(policer_violate, "policer-violate", "client above its peak rate (PIR), violate = drop")
+  X(policer_violate, "policer-violate", "client above its peak rate (PIR), violate = drop")      \
+  X(nat_unaccountable, "nat-unaccountable", "new session refused: its creation could not be logged")
 
 enum class Drop : uint8_t {
 #define SLUICE_X(id, name, help) id,

@@ -121,11 +121,12 @@ void Nat44::refuse(rte_mbuf* m, Drop why, uint64_t now, rte_mbuf** kept,
   kept[(*n_kept)++] = m;
 }
 
-bool Nat44::police(rte_mbuf* m, const Session& s, Direction d, uint64_t now) noexcept {
+bool Nat44::police(rte_mbuf* m, Session& s, Direction d, uint64_t now) noexcept {
   if (options_.policer == nullptr) return true;
   PolicerColour c;
   if (options_.policer->pass(m, table_.meters(s.client), s.profile, d, now, &c)) return true;
   sink_.drop(m, c == PolicerColour::violate ? Drop::policer_violate : Drop::policer_exceed);
+  s.policed++;
   return false;
 }
 
@@ -140,7 +141,8 @@ bool Nat44::translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
       return false;
     }
   }
-  // Upload is policed before NAT changes anything, download after.
+  // Upload is policed before NAT changes anything, download after; the
+  // session's flow counts what went on.
   if (outward && !police(m, s, Direction::upload, now)) return false;
   if (t.kind == NatKind::icmp_error) {
     if (outward) {
@@ -148,18 +150,21 @@ bool Nat44::translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward,
     } else {
       translate_icmp_error(m, false, s.inside_ip, s.inside_port);
     }
-  } else {
-    s.last_ms = static_cast<uint32_t>(now_ms);
-    if (t.proto == IPPROTO_TCP && t.kind == NatKind::flow) {
-      table_.tcp_segment(si, outward, t.tcp_flags, now_ms);
-    }
-    if (outward) {
-      rewrite_source(m, t, s.public_ip, s.public_port);
-    } else {
-      rewrite_destination(m, t, s.inside_ip, s.inside_port);
-    }
+    return outward || police(m, s, Direction::download, now);
   }
-  return outward || police(m, s, Direction::download, now);
+  s.last_ms = static_cast<uint32_t>(now_ms);
+  const bool tcp = t.proto == IPPROTO_TCP && t.kind == NatKind::flow;
+  if (tcp) table_.tcp_segment(si, outward, t.tcp_flags, now_ms);
+  if (outward) {
+    rewrite_source(m, t, s.public_ip, s.public_port);
+  } else {
+    rewrite_destination(m, t, s.inside_ip, s.inside_port);
+    if (!police(m, s, Direction::download, now)) return false;
+  }
+  table_.account(si, outward,
+                 rte_be_to_cpu_16(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*)->total_length),
+                 tcp ? t.tcp_flags : 0, now_ms);
+  return true;
 }
 
 void Nat44::translate_hits(rte_mbuf** pkts, const NatTuple* t, const SessionKey* keys,

@@ -6,7 +6,8 @@
 //  1. The packet's tuple (nat_headers.h); one bulk session lookup per burst.
 //  2. Hits are translated first (source -> public address:port, or for an
 //     ICMP error from the client, the outer source and the quoted
-//     destination), TCP state follows the segment, last-seen is refreshed.
+//     destination), TCP state follows the segment, last-seen is refreshed
+//     and the packet is counted in its session (flow records, nat_events.h).
 //     With policing, the client's upload policer meters the packet first,
 //     before NAT changes anything (policer-exceed / policer-violate).
 //  3. Misses create a session: TCP only on a SYN, ICMP only on a query
@@ -84,7 +85,7 @@ class Nat44 {
   bool translate(rte_mbuf* m, const NatTuple& t, uint32_t si, bool outward, uint64_t now,
                  uint64_t now_ms) noexcept;
   // The session's client's policer in direction d; false: dropped.
-  bool police(rte_mbuf* m, const Session& s, Direction d, uint64_t now) noexcept;
+  bool police(rte_mbuf* m, Session& s, Direction d, uint64_t now) noexcept;
 
   NatTable& table_;
   Nat44Options options_;

@@ -240,6 +240,7 @@ uint32_t NatTable::find_or_add_mapping(uint8_t proto, uint32_t client, uint32_t 
       return kNoIndex;
     }
     counters_.blocks_allocated.add();
+    block_event(NatEventType::block_allocate, block, cl.ip, now_ms);
     cl.block[cl.blocks++] = block;
     if (cl.address == kNoAddress) cl.address = blocks_.address_index(block);
     port = blocks_.take_port(block, p, next_random());
@@ -289,12 +290,21 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
                          .mapping = mapping,
                          .client = mp.client,
                          .last_ms = static_cast<uint32_t>(now_ms),
+                         .start_ms = static_cast<uint32_t>(now_ms),
+                         .exported_ms = static_cast<uint32_t>(now_ms),
+                         .packets_out = 0,
+                         .packets_in = 0,
+                         .bytes_out = 0,
+                         .bytes_in = 0,
+                         .policed = 0,
+                         .tcp_flags = 0,
                          .profile = clients_[mp.client].profile};
   mp.sessions++;
   clients_[mp.client].sessions++;
   if (filter_keys_ != nullptr) filter_add(mapping, remote_ip, 1);
   timers_.schedule(s, now_ms + timeout_ms(sessions_[s]));
   counters_.sessions_created.add();
+  if (events_ != nullptr) events_->session(NatEventType::session_create, sessions_[s], now_ms, {});
   return s;
 }
 
@@ -305,6 +315,10 @@ uint32_t NatTable::create_outbound(uint8_t proto, uint32_t inside_ip, uint16_t i
   // nothing is refused while dead sessions still hold the room.
   for (int pass = 0; pass < 2; pass++) {
     if (pass == 1) expire(now_ms, ~0u);
+    if (!accountable()) {
+      *why = Drop::nat_unaccountable;
+      return kNoIndex;
+    }
     if (free_sessions_.empty()) {
       *why = Drop::nat_table_full;
       continue;
@@ -314,7 +328,7 @@ uint32_t NatTable::create_outbound(uint8_t proto, uint32_t inside_ip, uint16_t i
     const uint32_t m = find_or_add_mapping(proto, c, inside_ip, inside_port, now_ms, why);
     if (m == kNoIndex) {
       // A client made for this session and left without a block goes again.
-      if (clients_[c].blocks == 0) release_block(kNoBlock, c);
+      if (clients_[c].blocks == 0) release_block(kNoBlock, c, now_ms);
       continue;
     }
     const uint32_t s = add_session(m, remote_ip, remote_port, now_ms);
@@ -322,6 +336,7 @@ uint32_t NatTable::create_outbound(uint8_t proto, uint32_t inside_ip, uint16_t i
     *why = Drop::nat_table_full;
     if (mappings_[m].sessions == 0) delete_mapping(m, now_ms);
   }
+  refused_event(*why, proto, inside_ip, now_ms);
   return kNoIndex;
 }
 
@@ -346,9 +361,16 @@ uint32_t NatTable::create_inbound(uint8_t proto, uint32_t public_ip, uint16_t pu
     *why = Drop::nat_tcp_not_syn;
     return kNoIndex;
   }
+  if (!accountable()) {
+    *why = Drop::nat_unaccountable;
+    return kNoIndex;
+  }
   const uint32_t s =
       free_sessions_.empty() ? kNoIndex : add_session(m, remote_ip, remote_port, now_ms);
-  if (s == kNoIndex) *why = Drop::nat_table_full;
+  if (s == kNoIndex) {
+    *why = Drop::nat_table_full;
+    refused_event(*why, proto, mappings_[m].inside_ip, now_ms);
+  }
   return s;
 }
 
@@ -372,7 +394,13 @@ void NatTable::filter_add(uint32_t mapping, uint32_t remote_ip, int delta) noexc
 }
 
 void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
-  const Session& s = sessions_[index];
+  Session& s = sessions_[index];
+  if (events_ != nullptr) {
+    const bool ended =
+        s.proto == IPPROTO_TCP && (s.tcp == TcpState::fin_both || s.tcp == TcpState::transitory);
+    events_->session(NatEventType::session_delete, s, now_ms,
+                     ended ? FlowEnd::end_of_flow : FlowEnd::idle_timeout);
+  }
   const SessionKey in{s.inside_ip, s.remote_ip, s.inside_port, s.remote_port, s.proto, 0, 0};
   const SessionKey out{s.public_ip, s.remote_ip, s.public_port, s.remote_port, s.proto, 1, 0};
   rte_hash_del_key(session_keys_, &in);
@@ -381,6 +409,7 @@ void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
   Mapping& mp = mappings_[s.mapping];
   clients_[s.client].sessions--;
   if (--mp.sessions == 0) delete_mapping(s.mapping, now_ms);
+  s.proto = 0;
   free_sessions_.push_back(index);
   sessions_used_--;
   counters_.sessions_deleted.add();
@@ -401,12 +430,13 @@ void NatTable::delete_mapping(uint32_t index, uint64_t now_ms) noexcept {
 
 // Takes a released block off its client; a client with no block left is
 // forgotten. block == kNoBlock: only the latter.
-void NatTable::release_block(uint32_t block, uint32_t client) noexcept {
+void NatTable::release_block(uint32_t block, uint32_t client, uint64_t now_ms) noexcept {
   Client& cl = clients_[client];
   for (uint32_t i = 0; i < cl.blocks && block != kNoBlock; i++) {
     if (cl.block[i] == block) {
       cl.block[i] = cl.block[--cl.blocks];
       counters_.blocks_released.add();
+      block_event(NatEventType::block_release, block, cl.ip, now_ms);
       break;
     }
   }
@@ -433,7 +463,84 @@ void NatTable::expire(uint64_t now_ms, unsigned budget) noexcept {
   });
   counters_.expiry_visits.add(fired);
   blocks_.expire(now_ms, budget,
-                 [&](uint32_t block, uint32_t client) { release_block(block, client); });
+                 [&](uint32_t block, uint32_t client) { release_block(block, client, now_ms); });
+}
+
+void NatTable::attach_events(NatEvents* events, uint32_t active_timeout_ms) noexcept {
+  events_ = events;
+  active_timeout_ms_ = events != nullptr && active_timeout_ms != 0 ? active_timeout_ms : ~0u;
+}
+
+// Room for what a new session may queue: its port block and its creation.
+bool NatTable::accountable() const noexcept {
+  return events_ == nullptr || !events_->accountable() || events_->room(2);
+}
+
+void NatTable::flow_record(uint32_t index, uint64_t now_ms) noexcept {
+  Session& s = sessions_[index];
+  if (events_ != nullptr)
+    events_->session(NatEventType::flow_update, s, now_ms, FlowEnd::active_timeout);
+  s.exported_ms = static_cast<uint32_t>(now_ms);
+  s.packets_out = s.packets_in = s.bytes_out = s.bytes_in = s.policed = 0;
+}
+
+void NatTable::block_event(NatEventType type, uint32_t block, uint32_t inside_ip,
+                           uint64_t now_ms) noexcept {
+  if (events_ == nullptr) return;
+  const uint16_t first = blocks_.first_port(block);
+  events_->block(type, inside_ip, blocks_.address(block), first,
+                 static_cast<uint16_t>(first + params_.pool.block_size - 1), now_ms);
+}
+
+// RFC 8158: a client whose address has no free block left is "ports
+// exhausted" on that address; one without an address "addresses exhausted".
+void NatTable::refused_event(Drop why, uint8_t proto, uint32_t inside_ip,
+                             uint64_t now_ms) noexcept {
+  if (events_ == nullptr) return;
+  switch (why) {
+    case Drop::nat_client_limit:
+      events_->refused(NatEventType::quota_exceeded, QuotaLimit::per_user, proto, inside_ip, 0,
+                       now_ms);
+      return;
+    case Drop::nat_table_full:
+      events_->refused(NatEventType::quota_exceeded, QuotaLimit::sessions, proto, inside_ip, 0,
+                       now_ms);
+      return;
+    case Drop::nat_clients_full:
+      events_->refused(NatEventType::quota_exceeded, QuotaLimit::hosts, proto, inside_ip, 0,
+                       now_ms);
+      return;
+    case Drop::nat_pool_exhausted: {
+      void* data = nullptr;
+      uint32_t address = kNoAddress;
+      if (rte_hash_lookup_data(client_keys_, &inside_ip, &data) >= 0) {
+        address = clients_[static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data))].address;
+      }
+      if (address == kNoAddress) {
+        events_->refused(NatEventType::addresses_exhausted, QuotaLimit::none, proto, inside_ip, 0,
+                         now_ms);
+      } else {
+        events_->refused(NatEventType::ports_exhausted, QuotaLimit::none, proto, inside_ip,
+                         params_.pool.addresses[address], now_ms);
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void NatTable::end_all(uint64_t now_ms) noexcept {
+  if (events_ == nullptr) return;
+  events_->wait_when_full();
+  for (const Session& s : sessions_) {
+    if (s.proto != 0)
+      events_->session(NatEventType::session_delete, s, now_ms, FlowEnd::forced_end);
+  }
+  for (const Client& cl : clients_) {
+    for (uint32_t i = 0; i < cl.blocks; i++)
+      block_event(NatEventType::block_release, cl.block[i], cl.ip, now_ms);
+  }
 }
 
 }  // namespace sluice

@@ -28,6 +28,11 @@
 // per call; create() runs an unbounded catch-up before it refuses anything,
 // so expired sessions are reclaimed before a client is turned away.
 //
+// Events: with attach_events(), session create and delete (with its last
+// flow record), flow records of active sessions, port block allocate and
+// release and refused sessions go to the worker's event ring
+// (nat_events.h); a session's create event is queued when it is created.
+//
 // Memory per session is about 330 bytes at full capacity (bench/run
 // nat-micro measures it): the 64-byte record, two session keys, a mapping and
 // its two keys, the filter key and the timer links.
@@ -41,6 +46,7 @@
 #include <vector>
 
 #include "counters.h"
+#include "nat_events.h"
 #include "nat_tcp.h"
 #include "policer.h"
 #include "port_blocks.h"
@@ -79,7 +85,8 @@ struct SessionKey {
 };
 static_assert(sizeof(SessionKey) == 16);
 
-// One cache line: the established path touches nothing else of the session.
+// 64 bytes, aligned: one cache line, which is all the established path
+// touches (translation, timeout, TCP state and flow accounting).
 struct alignas(64) Session {
   uint32_t inside_ip;
   uint32_t public_ip;
@@ -87,14 +94,25 @@ struct alignas(64) Session {
   uint16_t inside_port;
   uint16_t public_port;
   uint16_t remote_port;
-  uint8_t proto;
+  uint8_t proto;  // 0: the record is free
   TcpState tcp;
   uint32_t mapping;
   uint32_t client;  // its client's record: policers and counters without a lookup
   // Low 32 bits of the millisecond clock at the last packet: ages are taken
   // modulo 2^32 (49 days), far beyond the longest timeout (7 days).
   uint32_t last_ms;
-  uint16_t profile;  // its client's policing profile (policer.h)
+  // Flow accounting (nat_events.h): the first packet, the last flow record,
+  // and the counts since that record. 32-bit counts: a record is due before
+  // a byte count passes 2^31 (flow_due()).
+  uint32_t start_ms;
+  uint32_t exported_ms;
+  uint32_t packets_out;  // inside to outside
+  uint32_t packets_in;
+  uint32_t bytes_out;
+  uint32_t bytes_in;
+  uint32_t policed;   // packets of this session the client's policer dropped
+  uint8_t tcp_flags;  // every TCP flag seen, both ways
+  uint16_t profile;   // its client's policing profile (policer.h)
 };
 static_assert(sizeof(Session) == 64);
 
@@ -194,6 +212,32 @@ class NatTable {
   void tcp_segment(uint32_t index, bool from_inside, uint8_t flags, uint64_t now_ms) noexcept;
   uint64_t timeout_ms(const Session& s) const noexcept;
 
+  // Events of this table go to `events` (null: none); a flow record of a
+  // session is due every active_timeout_ms (0: only at its end).
+  void attach_events(NatEvents* events, uint32_t active_timeout_ms) noexcept;
+  // One packet of `bytes` IP bytes on session `index`, outward (in2out) or
+  // not: counted in the session's own record, a flow record queued when due.
+  void account(uint32_t index, bool outward, uint32_t bytes, uint8_t tcp_flags,
+               uint64_t now_ms) noexcept {
+    Session& s = sessions_[index];
+    if (outward) {
+      s.packets_out++;
+      s.bytes_out += bytes;
+    } else {
+      s.packets_in++;
+      s.bytes_in += bytes;
+    }
+    s.tcp_flags |= tcp_flags;
+    if (static_cast<uint32_t>(now_ms) - s.exported_ms >= active_timeout_ms_ ||
+        ((s.bytes_out | s.bytes_in) >> 31) != 0) {
+      flow_record(index, now_ms);
+    }
+  }
+  // After the workers stop: the delete event of every session and the
+  // release of every block still held (flowEndReason forced end), so the
+  // log closes every mapping it opened. The table itself is left as it is.
+  void end_all(uint64_t now_ms) noexcept;
+
   // Expires due sessions and releases port blocks past their hold-down, at
   // most `budget` of each.
   void expire(uint64_t now_ms, unsigned budget) noexcept;
@@ -215,7 +259,11 @@ class NatTable {
                        uint64_t now_ms) noexcept;
   void delete_session(uint32_t index, uint64_t now_ms) noexcept;
   void delete_mapping(uint32_t index, uint64_t now_ms) noexcept;
-  void release_block(uint32_t block, uint32_t client) noexcept;
+  void release_block(uint32_t block, uint32_t client, uint64_t now_ms) noexcept;
+  void block_event(NatEventType type, uint32_t block, uint32_t inside_ip, uint64_t now_ms) noexcept;
+  void refused_event(Drop why, uint8_t proto, uint32_t inside_ip, uint64_t now_ms) noexcept;
+  void flow_record(uint32_t index, uint64_t now_ms) noexcept;
+  bool accountable() const noexcept;
   void filter_add(uint32_t mapping, uint32_t remote_ip, int delta) noexcept;
   // The inbound filter of a mapping: does it have a session with remote_ip?
   bool filter_allows(uint32_t mapping, uint32_t remote_ip) noexcept;
@@ -240,6 +288,8 @@ class NatTable {
   uint32_t mappings_used_ = 0;
   uint32_t clients_used_ = 0;
   uint64_t random_;
+  NatEvents* events_ = nullptr;
+  uint32_t active_timeout_ms_ = ~uint32_t{0};
   NatCounters counters_;
 };
 
