@@ -170,6 +170,7 @@ void NatTable::tcp_segment(uint32_t index, bool from_inside, uint8_t flags,
   const TcpState next = tcp_next(s.tcp, from_inside, flags);
   if (next == s.tcp) return;
   const bool was_long = tcp_uses_established_timeout(s.tcp);
+  gauges_.tcp_moved(s.tcp, next);
   s.tcp = next;
   // The wheel holds the session at its old due time; a shorter timeout must
   // not wait for it (an RST'd session would linger for hours).
@@ -195,6 +196,7 @@ uint32_t NatTable::find_or_add_client(uint32_t ip, Drop* why) noexcept {
   }
   free_clients_.pop_back();
   clients_used_++;
+  clients_high_ = std::max(clients_high_, c + 1);
   Client& cl = clients_[c];
   cl.ip = ip;
   cl.address = kNoAddress;
@@ -270,6 +272,7 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   }
   free_sessions_.pop_back();
   sessions_used_++;
+  sessions_high_ = std::max(sessions_high_, s + 1);
   sessions_[s] = Session{.inside_ip = mp.inside_ip,
                          .public_ip = mp.public_ip,
                          .remote_ip = remote_ip,
@@ -285,6 +288,7 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   clients_[mp.client].sessions++;
   if (filter_keys_ != nullptr) filter_add(mapping, remote_ip, 1);
   timers_.schedule(s, now_ms + timeout_ms(sessions_[s]));
+  gauges_.added(mp.proto, TcpState::closed);
   counters_.sessions_created.add();
   return s;
 }
@@ -372,6 +376,8 @@ void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
   Mapping& mp = mappings_[s.mapping];
   clients_[s.client].sessions--;
   if (--mp.sessions == 0) delete_mapping(s.mapping, now_ms);
+  gauges_.removed(s.proto, s.tcp);
+  sessions_[index].proto = 0;  // free, for listings
   free_sessions_.push_back(index);
   sessions_used_--;
   counters_.sessions_deleted.add();
