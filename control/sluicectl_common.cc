@@ -92,7 +92,7 @@ Telemetry::~Telemetry() {
 
 Json Telemetry::query(const std::string& command) {
   const std::string path = socket_path();
-  if (send(fd_, command.data(), command.size(), 0) < 0)
+  if (send(fd_, command.data(), command.size(), MSG_NOSIGNAL) < 0)
     throw Failure(kUnreachable, fmt::format("{}: {}", path, std::strerror(errno)));
   Json reply = receive(fd_, max_len_, path);
   const std::string key = command.substr(0, command.find(','));

@@ -102,13 +102,17 @@ void draw(const Snapshot& now, const Snapshot& before, double seconds, const Scr
     s.top(now, before, seconds, lines);
     parts.push_back(std::move(lines));
   }
+  // On a terminal no newline after the last line: it would scroll a full
+  // window by one.
   std::string out = scr.tty ? "\x1b[H" : "";
-  for (std::string& l : fit(std::move(parts), scr.rows)) {
-    if (l.size() > scr.cols) l.resize(scr.cols);
-    out += l + (scr.tty ? "\x1b[K\n" : "\n");
+  const std::vector<std::string> lines = fit(std::move(parts), scr.rows);
+  for (size_t i = 0; i < lines.size(); i++) {
+    out += lines[i].substr(0, scr.cols);
+    if (scr.tty) out += "\x1b[K";
+    if (!scr.tty || i + 1 < lines.size()) out += "\n";
   }
-  if (scr.tty) out += "\x1b[J";
-  fmt::print("{}{}", out, scr.tty ? "" : "\n");
+  out += scr.tty ? "\x1b[J" : "\n";
+  fmt::print("{}", out);
   std::fflush(stdout);
 }
 
@@ -118,6 +122,20 @@ void pause_for(double seconds) {
               static_cast<long>((seconds - static_cast<time_t>(seconds)) * 1e9)};
   while (!g_stop && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
+}
+
+// After a failed reading: true once sluice is gone (its socket refuses or
+// is removed), within 3 s of shutting down.
+bool stopped() {
+  for (int i = 0; i < 30; i++) {
+    try {
+      Telemetry probe;
+    } catch (const Failure& f) {
+      if (f.code == kNotRunning) return true;
+    }
+    pause_for(0.1);
+  }
+  return false;
 }
 
 }  // namespace
@@ -152,10 +170,9 @@ int sluicectl_top(int argc, char** argv) {
       before = std::move(now);
     }
   } catch (const Failure& f) {
-    if (first.tty) fmt::print("\x1b[?25h");
-    // The socket closing under us means sluice stopped.
-    throw Failure(f.code == kUnreachable ? kNotRunning : f.code,
-                  fmt::format("{} (sluice stopped?)", f.what()));
+    if (first.tty) fmt::print("\x1b[?25h\n");
+    if (stopped()) throw Failure(kNotRunning, "sluice stopped");
+    throw;
   }
   if (first.tty) fmt::print("\x1b[?25h");
   return kOk;
