@@ -48,10 +48,21 @@
 // Clock: the pipeline gets the TSC (Nat44Options::hz = TSC rate) plus an
 // injected offset, so expiry is reached without waiting.
 //
+// Reader cost (--reader-cost yes; bench/run reader-cost): after the
+// established path of round 1, `trials` x 3 timings of the in2out uniform
+// traffic (`reader-passes` passes over its frames each), in turn: no reader;
+// a reader every 100 ms; a reader every 1 ms (100 times what `sluicectl top`
+// asks, to show the mechanism's own cost). The reader is a thread on another
+// CPU (as DPDK's telemetry thread is) that does what one top refresh makes
+// sluice do (control/telemetry.cc): every worker counter summed (stats,
+// drops, worker), both ports' stats, the NAT counters and gauges, and the
+// pool's use through the worker's mailbox, which the timed loop serves once
+// per burst as the worker loop does (in every condition).
+//
 // Usage: nat_bench [--sessions N[,N...]] [--trials T] [--rounds R]
 //                  [--packets P] [--per-client C] [--block-size B]
 //                  [--capacity X] [--memory-mb M] [--pages 4k|thp]
-//                  [--json FILE]
+//                  [--reader-cost yes] [--reader-passes K] [--json FILE]
 // --capacity X: a table of X times the sessions made (hash load 1/X).
 // --pages thp asks for transparent huge pages: madvise on the DPDK heap and
 // glibc.malloc.hugetlb=1 for malloc'd memory. Where the kernel gives none to
@@ -70,10 +81,14 @@
 #include <fmt/format.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -81,6 +96,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cgnat.h"
@@ -219,7 +235,14 @@ struct Options {
   bool thp = false;
   std::string json;
   std::string load_before;
+  bool reader_cost = false;
+  int reader_passes = 4;
 };
+
+// The reader-cost conditions: no reader, then readers at these intervals.
+constexpr std::chrono::microseconds kReaderIntervals[] = {
+    std::chrono::microseconds(0), std::chrono::milliseconds(100), std::chrono::milliseconds(1)};
+constexpr const char* kReaderNames[] = {"none", "every 100 ms", "every 1 ms"};
 
 // The established-path variants: direction x distribution.
 struct Variant {
@@ -244,7 +267,73 @@ struct SizeResult {
   double expiry_visits = 0;  // wheel entries fired per expired session
   uint64_t huge_kb = 0;      // memory on transparent huge pages, sessions all made
   VariantResult variants[4];
+  std::vector<double> reader[3];  // cycles per packet, by kReaderIntervals
+  uint64_t reader_reads[3] = {};
   std::string error;
+};
+
+// What one `sluicectl top` refresh makes sluice read; returns a sum so the
+// reads are not optimised away.
+uint64_t read_like_top(WorkerContext& w, const NatTable& table) {
+  uint64_t sum = 0;
+  for (int command = 0; command < 3; command++) {  // stats, drops, worker,0
+    WorkerTotals t;
+    t += w.counters;
+    sum += t.rx_packets + t.dropped;
+  }
+  for (uint16_t port = 0; port < 2; port++) {
+    rte_eth_stats st{};
+    rte_eth_stats_get(port, &st);
+    sum += st.opackets;
+  }
+  NatTotals n;
+  n += table;
+  const NatGauges& g = table.gauges();
+  sum += n.sessions + g.tcp.read() + g.udp.read() + g.icmp.read();
+  for (const Gauge& s : g.tcp_states)
+    sum += s.read();
+  InspectRequest q;
+  q.what = InspectWhat::pool;
+  InspectReply r;
+  for (bool more = true; more; q.cursor = r.cursor) {
+    if (!w.mailbox.ask(q, &r, std::chrono::milliseconds(1000))) break;
+    sum += r.rows;
+    more = !r.done;
+  }
+  return sum;
+}
+
+// A reader thread on a CPU other than the caller's, reading every
+// `interval` until destroyed.
+class Reader {
+ public:
+  Reader(WorkerContext& w, const NatTable& table, std::chrono::microseconds interval)
+      : thread_([this, &w, &table, interval] {
+          const unsigned cpus = std::thread::hardware_concurrency();
+          if (cpus > 1) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET((cpu_ + 1) % cpus, &set);
+            pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+          }
+          while (!stop_.load(std::memory_order_relaxed)) {
+            sink_ += read_like_top(w, table);
+            reads_++;
+            std::this_thread::sleep_for(interval);
+          }
+        }) {}
+  ~Reader() {
+    stop_.store(true, std::memory_order_relaxed);
+    thread_.join();
+  }
+  uint64_t reads() const { return reads_; }
+
+ private:
+  const unsigned cpu_ = static_cast<unsigned>(sched_getcpu());
+  std::atomic<bool> stop_{false};
+  uint64_t sink_ = 0;
+  std::atomic<uint64_t> reads_{0};
+  std::thread thread_;
 };
 
 class Bench {
@@ -411,6 +500,21 @@ class Bench {
           vr.record.push_back(lookups(table, true));
         }
       }
+      if (o_.reader_cost && round == 0) {
+        make_established(kVariants[0], flows, hot, cold, rng);
+        for (int trial = 0; trial < o_.trials; trial++) {
+          for (size_t c = 0; c < std::size(kReaderIntervals); c++) {
+            const size_t k = (c + trial) % std::size(kReaderIntervals);  // order rotates
+            std::unique_ptr<Reader> reader;
+            if (k != 0) reader = std::make_unique<Reader>(w, table, kReaderIntervals[k]);
+            double cycles = 0;
+            for (int pass = 0; pass < o_.reader_passes; pass++)
+              cycles += pipeline(*cgnat, w, o_.packets, kIn, kInPort);
+            r.reader[k].push_back(cycles / o_.reader_passes);
+            if (reader) r.reader_reads[k] += reader->reads();
+          }
+        }
+      }
       if (table.sessions_in_use() != n) {
         r.error = fmt::format("{} sessions before expiry, not {}", table.sessions_in_use(), n);
       }
@@ -521,6 +625,7 @@ class Bench {
       const uint64_t t = now();
       p.process(iface, rx, pkts, k, t);
       p.poll(t);
+      w.mailbox.serve(p, t);
       w.tx.flush();
     }
     return double(rte_rdtsc_precise() - start) / packets;
@@ -631,6 +736,23 @@ void report(const Options& o, const std::vector<SizeResult>& results) {
                r.error.empty() ? double(r.rte_bytes + r.heap_bytes) / r.capacity : 0.0,
                r.huge_kb / 1024.0);
   }
+  if (o.reader_cost) {
+    fmt::print(
+        "\nReader cost: in2out uniform, cycles per packet, median (min-max) of {} trials of {} x "
+        "{} packets each, conditions in turn; a reader does what one sluicectl top refresh "
+        "makes sluice read, on another CPU.\n\n| sessions | reader | cycles/packet | median - "
+        "no reader | reads |\n|---|---|---|---|---|\n",
+        o.trials, o.reader_passes, o.packets);
+    for (const SizeResult& r : results) {
+      if (!r.error.empty()) continue;
+      const double base = summarize(r.reader[0]).median;
+      for (size_t k = 0; k < std::size(kReaderIntervals); k++) {
+        const Stats st = summarize(r.reader[k]);
+        fmt::print("| {} | {} | {} | {:+.1f} ({:+.1f}%) | {} |\n", r.sessions, kReaderNames[k],
+                   show(st), st.median - base, 100 * (st.median - base) / base, r.reader_reads[k]);
+      }
+    }
+  }
   for (const SizeResult& r : results) {
     if (!r.error.empty()) fmt::print("\n{} sessions: FAILED: {}\n", r.sessions, r.error);
   }
@@ -670,6 +792,14 @@ void report(const Options& o, const std::vector<SizeResult>& results) {
                    json(summarize(vr.record)));
       }
       fmt::print(f, "]");
+      if (o.reader_cost) {
+        fmt::print(f, ", \"reader_cost\": [");
+        for (size_t k = 0; k < std::size(kReaderIntervals); k++) {
+          fmt::print(f, "{}{{\"reader\": \"{}\", \"cycles\": {}, \"reads\": {}}}", k ? ", " : "",
+                     kReaderNames[k], json(summarize(r.reader[k])), r.reader_reads[k]);
+        }
+        fmt::print(f, "]");
+      }
     }
     fmt::print(f, "}}");
   }
@@ -746,6 +876,10 @@ int main(int argc, char** argv) {
       o.thp = v == "thp";
     } else if (k == "--json") {
       o.json = v;
+    } else if (k == "--reader-cost") {
+      o.reader_cost = v == "yes";
+    } else if (k == "--reader-passes") {
+      o.reader_passes = std::max(1, std::stoi(v));
     } else {
       std::fprintf(stderr, "nat_bench: unknown option %s\n", k.c_str());
       return 2;

@@ -57,6 +57,7 @@ class Daemon : public ControlTx {
   const std::vector<std::unique_ptr<WorkerContext>>& workers() const noexcept { return workers_; }
   const ControlCounters& control_counters() const noexcept { return counters_; }
   const std::vector<PortInfo>& ports() const noexcept { return ports_; }
+  const Config& config() const noexcept { return config_; }
   // One per worker with the cgnat pipeline, else empty.
   const std::vector<std::unique_ptr<NatTable>>& nat_tables() const noexcept { return nat_; }
   // With the cgnat pipeline and policing on, else nullptr.

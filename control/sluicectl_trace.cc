@@ -50,8 +50,10 @@ std::string utc(int64_t ms) {
 }
 
 }  // namespace
+}  // namespace sluice
 
 int sluicectl_trace(int argc, char** argv) {
+  using namespace sluice;
   TraceQuery q;
   std::string log = kDefaultLog;
   std::string positional[3];
@@ -126,5 +128,3 @@ int sluicectl_trace(int argc, char** argv) {
   fmt::print("\n");
   return r.holders.empty() ? 1 : 0;
 }
-
-}  // namespace sluice

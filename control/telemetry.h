@@ -4,9 +4,15 @@
 //   /sluice/stats      totals of every worker counter and the control counters
 //   /sluice/drops      drops by reason, summed over workers
 //   /sluice/worker,K   one worker's counters and drops
+//   /sluice/nat        NAT counters and gauges, summed over workers
+//   and what sluicectl needs beside them: /sluice/info, /sluice/port,K,
+//   /sluice/nat_states, /sluice/pool, /sluice/sessions, /sluice/clients,
+//   /sluice/clear and /sluice/since_clear (see telemetry.cc).
 //
-// Handlers run on DPDK's telemetry thread and only read relaxed atomics: a
-// reader never disturbs a worker.
+// Handlers run on DPDK's telemetry threads (one per connected client) and
+// only read relaxed atomics: a reader never disturbs a worker. Listings of
+// per-session and per-client state are served by the owning workers through
+// their mailboxes (inspect.h), never read here.
 #pragma once
 
 namespace sluice {

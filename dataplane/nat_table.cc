@@ -171,6 +171,7 @@ void NatTable::tcp_segment(uint32_t index, bool from_inside, uint8_t flags,
   const TcpState next = tcp_next(s.tcp, from_inside, flags);
   if (next == s.tcp) return;
   const bool was_long = tcp_uses_established_timeout(s.tcp);
+  gauges_.tcp_moved(s.tcp, next);
   s.tcp = next;
   // The wheel holds the session at its old due time; a shorter timeout must
   // not wait for it (an RST'd session would linger for hours).
@@ -201,6 +202,7 @@ uint32_t NatTable::find_or_add_client(uint32_t ip, Drop* why) noexcept {
   }
   free_clients_.pop_back();
   clients_used_++;
+  clients_high_ = std::max(clients_high_, c + 1);
   Client& cl = clients_[c];
   std::atomic_ref<uint32_t>(cl.ip).store(ip, std::memory_order_relaxed);
   cl.profile = params_.policing != nullptr ? params_.policing->profile_of(ip) : 0;
@@ -279,6 +281,7 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   }
   free_sessions_.pop_back();
   sessions_used_++;
+  sessions_high_ = std::max(sessions_high_, s + 1);
   sessions_[s] = Session{.inside_ip = mp.inside_ip,
                          .public_ip = mp.public_ip,
                          .remote_ip = remote_ip,
@@ -303,6 +306,7 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   clients_[mp.client].sessions++;
   if (filter_keys_ != nullptr) filter_add(mapping, remote_ip, 1);
   timers_.schedule(s, now_ms + timeout_ms(sessions_[s]));
+  gauges_.added(mp.proto, TcpState::closed);
   counters_.sessions_created.add();
   if (events_ != nullptr) events_->session(NatEventType::session_create, sessions_[s], now_ms, {});
   return s;
@@ -409,7 +413,8 @@ void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
   Mapping& mp = mappings_[s.mapping];
   clients_[s.client].sessions--;
   if (--mp.sessions == 0) delete_mapping(s.mapping, now_ms);
-  s.proto = 0;
+  gauges_.removed(s.proto, s.tcp);
+  s.proto = 0;  // free, for listings
   free_sessions_.push_back(index);
   sessions_used_--;
   counters_.sessions_deleted.add();

@@ -47,6 +47,7 @@
 
 #include "counters.h"
 #include "nat_events.h"
+#include "nat_gauges.h"
 #include "nat_tcp.h"
 #include "policer.h"
 #include "port_blocks.h"
@@ -250,6 +251,13 @@ class NatTable {
   uint32_t mappings_in_use() const noexcept { return mappings_used_; }
   uint32_t clients_in_use() const noexcept { return clients_used_; }
   const NatParams& params() const noexcept { return params_; }
+  // For live stats and listings (nat_inspect.h), read by the owning worker
+  // only, except the gauges. A free session has proto 0, a free client no
+  // block; no record at or above the high-water mark was ever used.
+  const NatGauges& gauges() const noexcept { return gauges_; }
+  const Client& client(uint32_t index) const noexcept { return clients_[index]; }
+  uint32_t sessions_high_water() const noexcept { return sessions_high_; }
+  uint32_t clients_high_water() const noexcept { return clients_high_; }
 
  private:
   uint32_t find_or_add_client(uint32_t ip, Drop* why) noexcept;
@@ -291,6 +299,9 @@ class NatTable {
   NatEvents* events_ = nullptr;
   uint32_t active_timeout_ms_ = ~uint32_t{0};
   NatCounters counters_;
+  NatGauges gauges_;
+  uint32_t sessions_high_ = 0;
+  uint32_t clients_high_ = 0;
 };
 
 }  // namespace sluice

@@ -4,12 +4,15 @@
 // worker or dropped and counted. poll() runs once per round of the worker
 // loop, before the TX flush, for work that does not come from a port
 // (packets handed over by other workers, timers) and returns how many
-// packets it handled; `now` is the round's TSC.
+// packets it handled; `now` is the round's TSC. inspect() runs one step of
+// a listing (inspect.h) between rounds, when a reader asked for one.
 #pragma once
 
 #include <rte_mbuf.h>
 
 #include <cstdint>
+
+#include "inspect.h"
 
 namespace sluice {
 
@@ -19,6 +22,9 @@ class Pipeline {
   virtual void process(uint8_t iface, uint16_t rx_port, rte_mbuf** pkts, uint16_t n,
                        uint64_t now) noexcept = 0;
   virtual unsigned poll(uint64_t /*now*/) noexcept { return 0; }
+  // A pipeline with nothing to list leaves the reply unsupported.
+  virtual void inspect(const InspectRequest& /*request*/, InspectReply& /*reply*/,
+                       uint64_t /*now*/) noexcept {}
 };
 
 }  // namespace sluice

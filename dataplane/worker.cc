@@ -19,6 +19,7 @@ void worker_loop(WorkerContext& ctx, Pipeline& pipeline,
       pipeline.process(q.iface, q.port, pkts, n, round_start);
     }
     const unsigned polled = pipeline.poll(round_start);
+    ctx.mailbox.serve(pipeline, round_start);
     ctx.tx.flush();
     const uint64_t now = rte_rdtsc();
     if (received != 0) c.rx_packets.add(received);

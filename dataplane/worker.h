@@ -6,6 +6,9 @@
 // blocks, locks, allocates or makes a system call; it stops when `running`
 // goes false, after flushing what it has buffered.
 //
+// Once per round it also serves its mailbox (inspect.h): a listing step a
+// reader asked for, if any.
+//
 // Counters: rx-packets, tx-packets, busy/idle polls and the TSC cycles spent
 // in rounds that found packets (busy) or none (idle).
 #pragma once
@@ -18,6 +21,7 @@
 #include <vector>
 
 #include "counters.h"
+#include "inspect.h"
 #include "pipeline.h"
 #include "sink.h"
 #include "token_bucket.h"
@@ -43,6 +47,7 @@ struct WorkerContext {
   PacketSink sink;
   TokenBucket icmp_limit;
   std::vector<RxQueue> rx;
+  Mailbox mailbox;
 };
 
 void worker_loop(WorkerContext& ctx, Pipeline& pipeline, const std::atomic<bool>& running) noexcept;

@@ -2,6 +2,7 @@
 
 #include "antispoof.h"
 #include "ip4_forward.h"
+#include "nat_inspect.h"
 #include "parse.h"
 
 namespace sluice {
@@ -49,6 +50,10 @@ class CgnatPipeline final : public Pipeline {
       frag_.expire(ms, expiry_budget_);
     }
     return handed + ready;
+  }
+
+  void inspect(const InspectRequest& request, InspectReply& reply, uint64_t now) noexcept override {
+    inspect_nat(nat_.table(), request, reply, nat_.ms(now));
   }
 
  private:
