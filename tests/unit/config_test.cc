@@ -962,5 +962,50 @@ TEST_CASE("config: nat.pool may not overlap the outside subnet or the client pre
   }
 }
 
+TEST_CASE("config: [export], defaults, values and refusals", "[config][export]") {
+  const ExportConfig d = load(minimal_cgnat()).config.exporting;
+  CHECK_FALSE(d.enabled());
+  CHECK(d.observation_domain == 1);
+  CHECK(d.template_refresh == 60);
+  CHECK(d.mtu == 1500);
+  CHECK(d.active_timeout == 60);
+  CHECK(d.flows);
+  CHECK_FALSE(d.destinations);
+  CHECK_FALSE(d.accountability);
+  CHECK(d.ring == 262144);
+  CHECK(d.log_sessions);
+  CHECK(d.log_blocks);
+
+  Options o = add(minimal_cgnat(), "export.collector", "192.0.2.50:4739");
+  o = add(o, "export.collector", "127.0.0.1:9995");
+  o = add(o, "export.log", "/var/log/sluice/nat.log");
+  o = add(o, "export.log-events", "blocks");
+  o = add(o, "export.accountability", "yes");
+  o = add(o, "export.destinations", "yes");
+  const ExportConfig e = load(o).config.exporting;
+  REQUIRE(e.collectors.size() == 2);
+  CHECK(e.collectors[0].ip == ip("192.0.2.50"));
+  CHECK(e.collectors[0].port == 4739);
+  CHECK(e.collectors[1].port == 9995);
+  CHECK(e.log == "/var/log/sluice/nat.log");
+  CHECK_FALSE(e.log_sessions);
+  CHECK(e.log_blocks);
+  CHECK(e.accountability);
+  CHECK(e.destinations);
+
+  const Options cg = minimal_cgnat();
+  check_refused([&] { load(add(cg, "export.collector", "192.0.2.50")); },
+                {"export.collector", "192.0.2.50", "IP:PORT"});
+  check_refused([&] { load(add(cg, "export.collector", "192.0.2.50:0")); },
+                {"export.collector", "port must be 1 to 65535"});
+  check_refused([&] { load(add(cg, "export.accountability", "yes")); },
+                {"export.accountability", "export.collector or export.log"});
+  check_refused([&] { load(add(cg, "export.ring", "3000")); }, {"export.ring", "power of 2"});
+  check_refused([&] { load(add(cg, "export.mtu", "100")); }, {"export.mtu", "576"});
+  check_refused([&] { load(add(cg, "export.log-events", "none")); },
+                {"export.log-events", "all, sessions, blocks"});
+  CHECK(load(add(minimal(), "export.log", "/tmp/x")).warnings.size() == 1);
+}
+
 }  // namespace
 }  // namespace sluice::test
