@@ -743,6 +743,12 @@ void register_telemetry(const Daemon& daemon) {
       {"/sluice/nat", nat,
        "NAT sessions, mappings, clients, port blocks, summed over workers. No parameters"},
       {"/sluice/worker", worker, "One worker's counters and drops. Parameters: int worker_id"},
+      {"/sluice/policing", policing,
+       "Per profile, up then down: conformed, exceeded, violated [packets, bytes, bit/s]. No "
+       "params"},
+      {"/sluice/policing/clients", policing_clients,
+       "Top policed clients: [profile, up conformed, exceeded, down ...: packets, bytes, bit/s]. "
+       "Param: count"},
       {"/sluice/info", info, "Pipeline, workers, ports, uptime, clears, gauge keys. No parameters"},
       {"/sluice/port", port, "One port's counters, totals and per queue. Parameters: int index"},
       {"/sluice/nat_states", nat_states,
