@@ -11,17 +11,22 @@
 //  - drains each worker's punt ring: ARP to the resolver (arp.h), ICMP echo
 //    requests to our addresses answered (rate-limited), packets waiting for
 //    a next hop's MAC to the resolver;
-//  - advances ARP timers.
+//  - advances ARP timers;
+//  - polls each aggregate (aggregator.h): member links, LACP, publishing the
+//    members that carry traffic; LACPDUs and markers punted by the workers
+//    go to it.
 // Control transmits on its own TX queue (index W) of each port.
 #pragma once
 
 #include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include <atomic>
 #include <memory>
 #include <vector>
 
+#include "aggregator.h"
 #include "arp.h"
 #include "cgnat.h"
 #include "config.h"
@@ -53,9 +58,11 @@ class Daemon : public ControlTx {
   const std::vector<PortInfo>& ports() const noexcept { return ports_; }
   // One per worker with the cgnat pipeline, else empty.
   const std::vector<std::unique_ptr<NatTable>>& nat_tables() const noexcept { return nat_; }
+  const Aggregator& aggregator(Side side) const { return *aggregators_[static_cast<size_t>(side)]; }
 
  private:
   void setup_interface(Side side, const InterfaceConfig& ic);
+  void setup_aggregate(Side side, const InterfaceConfig& ic);
   void setup_tables();
   void setup_workers();
   void setup_nat();
@@ -74,6 +81,8 @@ class Daemon : public ControlTx {
   std::vector<std::unique_ptr<Handoff>> handoffs_;
   ControlCounters counters_;
   std::unique_ptr<Arp> arp_;
+  rte_rcu_qsbr* rcu_ = nullptr;  // the workers' quiescent states, for the LAG snapshots
+  std::array<std::unique_ptr<Aggregator>, kInterfaces> aggregators_;
   TokenBucket echo_limit_;
   std::atomic<bool> workers_running_{false};
   uint16_t control_queue_ = 0;
