@@ -22,8 +22,9 @@ constexpr uint8_t kMarkerInfoLen = 16;
 
 // The partner assumed while nothing has been heard (Partner_Admin_*): a
 // passive, individual, out-of-sync nobody, so a defaulted member never
-// carries traffic.
-constexpr PortInfo kPartnerAdmin{};
+// carries traffic; with short timeouts, so we keep offering a LACPDU every
+// second and a partner that comes up hears from us at once.
+constexpr PortInfo kPartnerAdmin{0, {}, 0, 0, 0, kTimeout};
 
 uint16_t get16(const uint8_t* p) {
   return static_cast<uint16_t>((p[0] << 8) | p[1]);

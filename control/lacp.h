@@ -11,7 +11,7 @@
 //             is forgotten and the member leaves the aggregator.
 //   periodic  NO_PERIODIC while the link is down or both ends are passive,
 //             else a LACPDU every 1 s when the partner asked for short
-//             timeouts, every 30 s otherwise.
+//             timeouts (or has not been heard), every 30 s otherwise.
 //   selection the aggregator carries one LAG: (partner system priority,
 //             partner system, partner key), plus the partner port when the
 //             partner says the link is individual. It keeps its LAG while any
