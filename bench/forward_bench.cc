@@ -94,6 +94,7 @@ int bench(uint64_t packets, int trials, const std::string& json) {
     ifc.assign(static_cast<Side>(i), addrs[i], lens[i]);
     ifc.mac = i == 0 ? in_port.mac : out_port.mac;
     ifc.members.push_back(i);
+    ifc.lag.publish({i});
     t.routes->add(ifc.network, ifc.prefix_len, next_hop::connected(i), &error);
   }
   t.ifaces[1].neighbours.set_mac(2, rte_ether_addr{{0x02, 0, 0, 0, 0x02, 0x02}});  // 192.0.2.2

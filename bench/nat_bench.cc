@@ -350,6 +350,7 @@ class Bench {
       ifc.assign(static_cast<Side>(i), addrs[i], lens[i]);
       ifc.mac = i == kIn ? in.mac : out.mac;
       ifc.members.push_back(i == kIn ? kInPort : kOutPort);
+      ifc.lag.publish(ifc.members);
       ifc.neighbours.set_mac(2, rte_ether_addr{{0x02, 0, 0, 0, 0x02, i}});  // the router, .2
       t_.routes->add(ifc.network, ifc.prefix_len, next_hop::connected(i), &error);
     }

@@ -67,7 +67,7 @@ void Arp::request(uint8_t iface, uint32_t target, const rte_ether_addr* unicast)
   memset(broadcast.addr_bytes, 0xff, RTE_ETHER_ADDR_LEN);
   push_l2(m, ifc, unicast ? *unicast : broadcast, RTE_ETHER_TYPE_ARP);
   c_.arp_requests_out.add();
-  tx_.send(ifc.members[0], m);
+  tx_.send(ifc.lag.pick(m, ifc.l2_len()), m);
 }
 
 void Arp::on_frame(uint8_t iface, uint16_t rx_port, rte_mbuf* m, uint64_t now_ms,
@@ -146,7 +146,7 @@ void Arp::flush_held(uint8_t iface, Entry& e) noexcept {
       continue;
     }
     c_.resolve_sent.add();
-    tx_.send(ifc.members[0], m);
+    tx_.send(ifc.lag.pick(m, ifc.l2_len()), m);
   }
 }
 

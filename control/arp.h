@@ -39,7 +39,8 @@ class ControlTx {
  public:
   virtual ~ControlTx() = default;
   virtual rte_mbuf* alloc() noexcept = 0;
-  // Sends on the given member port; takes ownership of m in every case.
+  // Sends on the given member port; takes ownership of m in every case
+  // (kNoMember: none carries traffic, m is counted and freed).
   virtual void send(uint16_t port, rte_mbuf* m) noexcept = 0;
 };
 

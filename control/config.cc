@@ -89,6 +89,36 @@ const Option kOptions[] = {
   {"outside.mac", "", "MAC address of the outside; default: the first member port's"},
   {"outside.neighbour", "", "static ARP entry 'IP MAC' on the outside subnet; repeat", true},
 
+  {"inside.lag-mode", "static", "static | lacp: how the member ports form one aggregate. static: "
+   "every member whose link is up carries traffic (the switch side is a static LAG); lacp: IEEE "
+   "802.1AX LACP with the switch decides which members carry traffic"},
+  {"inside.lacp-activity", "active", "active | passive: send LACPDUs unasked, or only answer a "
+   "partner that does"},
+  {"inside.lacp-rate", "fast", "fast | slow: ask the partner for a LACPDU every second (a member "
+   "times out after 3 s of silence) or every 30 s (90 s)"},
+  {"inside.lacp-system-priority", "65535", "LACP system priority of the aggregate"},
+  {"inside.lacp-system-id", "", "LACP system id, a MAC address; default: the interface MAC"},
+  {"inside.lacp-key", "1", "LACP key of the aggregate"},
+  {"inside.lacp-port-priority", "255", "LACP port priority of every member"},
+  {"inside.xmit-hash", "layer2+3", "layer2 | layer2+3 | layer3+4: the transmit hash that picks "
+   "the member a packet leaves on (a flow always takes one member)"},
+  {"inside.down-delay-ms", "200", "how long a member's link must stay down before traffic moves "
+   "off it, ms"},
+  {"inside.up-delay-ms", "200", "how long a member's link must stay up before it carries traffic "
+   "again, ms"},
+  {"inside.link-poll-ms", "10", "how often the link status of each member is read, ms"},
+  {"outside.lag-mode", "static", "static | lacp, as inside.lag-mode"},
+  {"outside.lacp-activity", "active", "active | passive, as inside.lacp-activity"},
+  {"outside.lacp-rate", "fast", "fast | slow, as inside.lacp-rate"},
+  {"outside.lacp-system-priority", "65535", "as inside.lacp-system-priority"},
+  {"outside.lacp-system-id", "", "as inside.lacp-system-id; default: the outside MAC"},
+  {"outside.lacp-key", "2", "LACP key of the outside aggregate"},
+  {"outside.lacp-port-priority", "255", "as inside.lacp-port-priority"},
+  {"outside.xmit-hash", "layer2+3", "layer2 | layer2+3 | layer3+4, as inside.xmit-hash"},
+  {"outside.down-delay-ms", "200", "as inside.down-delay-ms"},
+  {"outside.up-delay-ms", "200", "as inside.up-delay-ms"},
+  {"outside.link-poll-ms", "10", "as inside.link-poll-ms"},
+
   {"routes.static", "", "static route 'PREFIX via GATEWAY', e.g. '0.0.0.0/0 via 192.0.2.1'; the "
    "gateway must be on the inside or outside subnet; repeat", true},
 
@@ -280,6 +310,33 @@ bool is_host(const InterfaceConfig& ifc, uint32_t ip) {
   return ifc.prefix_len >= 31 || ((ip & ~mask) != 0 && (ip | mask) != ~uint32_t{0});
 }
 
+LagConfig read_lag(const Reader& r, const std::string& side) {
+  LagConfig lag;
+  const auto key = [&side](const char* name) { return side + "." + name; };
+  lag.lacp = r.choice(key("lag-mode"), {"static", "lacp"}) == "lacp";
+  lag.active = r.choice(key("lacp-activity"), {"active", "passive"}) == "active";
+  lag.fast = r.choice(key("lacp-rate"), {"fast", "slow"}) == "fast";
+  lag.system_priority = static_cast<uint16_t>(r.number(key("lacp-system-priority"), 0, 65535));
+  if (r.has(key("lacp-system-id"))) {
+    const std::string text = r.str(key("lacp-system-id"));
+    const rte_ether_addr mac = parse_mac(key("lacp-system-id"), text);
+    if (!rte_is_unicast_ether_addr(&mac) || rte_is_zero_ether_addr(&mac)) {
+      throw ConfigError(key("lacp-system-id"), text, "must be a unicast, non-zero MAC address");
+    }
+    lag.system_id = mac;
+  }
+  lag.key = static_cast<uint16_t>(r.number(key("lacp-key"), 1, 65535));
+  lag.port_priority = static_cast<uint16_t>(r.number(key("lacp-port-priority"), 0, 65535));
+  const std::string hash = r.choice(key("xmit-hash"), {"layer2", "layer2+3", "layer3+4"});
+  lag.hash = hash == "layer2"     ? XmitHash::layer2
+             : hash == "layer3+4" ? XmitHash::layer3_4
+                                  : XmitHash::layer2_3;
+  lag.down_delay_ms = r.number(key("down-delay-ms"), 0, 60000);
+  lag.up_delay_ms = r.number(key("up-delay-ms"), 0, 60000);
+  lag.link_poll_ms = r.number(key("link-poll-ms"), 1, 1000);
+  return lag;
+}
+
 InterfaceConfig read_interface(const Reader& r, const std::string& side) {
   InterfaceConfig ifc;
   const std::string akey = side + ".address";
@@ -324,6 +381,7 @@ InterfaceConfig read_interface(const Reader& r, const std::string& side) {
     }
     ifc.neighbours.push_back(n);
   }
+  ifc.lag = read_lag(r, side);
   return ifc;
 }
 

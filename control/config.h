@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "lag.h"
 #include "policer.h"
 
 namespace sluice {
@@ -28,6 +29,22 @@ struct StaticNeighbour {
   rte_ether_addr mac{};
 };
 
+// How the member ports of an interface form one aggregate (lag-mode and
+// the keys after it in config.cc).
+struct LagConfig {
+  bool lacp = false;  // static: every member with link up carries traffic
+  bool active = true;
+  bool fast = true;
+  uint16_t system_priority = 65535;
+  std::optional<rte_ether_addr> system_id;  // default: the interface MAC
+  uint16_t key = 1;
+  uint16_t port_priority = 255;
+  XmitHash hash = XmitHash::layer2_3;
+  unsigned down_delay_ms = 200;
+  unsigned up_delay_ms = 200;
+  unsigned link_poll_ms = 10;
+};
+
 struct InterfaceConfig {
   uint32_t address = 0;
   uint8_t prefix_len = 0;
@@ -36,6 +53,7 @@ struct InterfaceConfig {
   uint16_t mtu = 1500;
   std::optional<rte_ether_addr> mac;
   std::vector<StaticNeighbour> neighbours;
+  LagConfig lag;
 };
 
 struct Route {

@@ -22,6 +22,7 @@ struct alignas(64) ControlCounters {
   Counter echo_rate_limited;
   Counter tx_failed;     // control TX queue did not take a frame
   Counter alloc_failed;  // no mbuf for a control frame
+  Counter no_member;     // not sent: no member of the aggregate carries traffic
 };
 
 }  // namespace sluice

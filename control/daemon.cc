@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_random.h>
 
 #include <fmt/format.h>
@@ -36,10 +37,17 @@ uint64_t tsc_to_ms(uint64_t tsc) {
   return tsc / (rte_get_tsc_hz() / 1000);
 }
 
+bool link_up(uint16_t port) {
+  rte_eth_link link{};
+  return rte_eth_link_get_nowait(port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
+}
+
 }  // namespace
 
 Daemon::~Daemon() {
   arp_.reset();  // frees held packets while the pool still exists
+  for (auto& a : aggregators_)
+    a.reset();
   for (const PortInfo& p : ports_)
     port_stop(p.id);
   for (rte_ring* r : punt_rings_)
@@ -57,6 +65,7 @@ Daemon::~Daemon() {
     rte_ring_free(r);
   nat_.clear();
   workers_.clear();
+  rte_free(rcu_);
   rte_mempool_free(pool_);
 }
 
@@ -79,13 +88,19 @@ void Daemon::setup() {
                     "dataplane.mbufs)",
                     mbufs, rte_strerror(rte_errno)));
   }
+  rcu_ = static_cast<rte_rcu_qsbr*>(
+      rte_zmalloc("sluice_rcu", rte_rcu_qsbr_get_memsize(w), RTE_CACHE_LINE_SIZE));
+  if (rcu_ == nullptr || rte_rcu_qsbr_init(rcu_, w) != 0) {
+    throw std::runtime_error("cannot create the workers' RCU state (raise eal.memory-mb)");
+  }
   for (unsigned k = 0; k < w; k++) {
+    rte_rcu_qsbr_thread_register(rcu_, k);
     rte_ring* r = rte_ring_create(fmt::format("punt{}", k).c_str(), config_.punt_ring,
                                   rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (r == nullptr)
       throw std::runtime_error("cannot create punt ring: " + std::string(rte_strerror(rte_errno)));
     punt_rings_.push_back(r);
-    workers_.push_back(std::make_unique<WorkerContext>(k, r));
+    workers_.push_back(std::make_unique<WorkerContext>(k, r, rcu_));
     workers_.back()->icmp_limit =
         TokenBucket(config_.icmp_error_rate, config_.icmp_error_rate / 10 + 1, rte_get_tsc_hz());
   }
@@ -137,6 +152,26 @@ void Daemon::setup_interface(Side side, const InterfaceConfig& ic) {
     ports_.push_back(info);
   }
   ifc.mac = ic.mac ? *ic.mac : ports_[ports_.size() - ic.ports.size()].mac;
+  setup_aggregate(side, ic);
+}
+
+void Daemon::setup_aggregate(Side side, const InterfaceConfig& ic) {
+  Interface& ifc = tables_.ifaces[static_cast<size_t>(side)];
+  std::vector<MemberPort> members;
+  for (size_t i = 0; i < ifc.members.size(); i++) {
+    const uint16_t id = ifc.members[i];
+    // Every member receives for the aggregate's MAC (which all traffic comes
+    // from) and, with LACP, for the slow protocols address. Drivers that
+    // cannot are told by the traffic they miss; af_packet and tap see all.
+    if (ifc.members.size() > 1) (void)rte_eth_dev_default_mac_addr_set(id, &ifc.mac);
+    if (ic.lag.lacp) (void)rte_eth_allmulticast_enable(id);
+    members.push_back({id, ic.ports[i]});
+  }
+  ifc.lag.use_rcu(rcu_);
+  auto& agg = aggregators_[static_cast<size_t>(side)];
+  agg = std::make_unique<Aggregator>(ic.lag, ifc.mac, std::move(members), ifc.lag, *this, link_up);
+  // Static members with link up carry traffic from the first packet.
+  agg->poll(tsc_to_ms(rte_rdtsc()));
 }
 
 void Daemon::setup_tables() {
@@ -304,6 +339,11 @@ void Daemon::setup_export(uint64_t now_ms) {
 }
 
 void Daemon::send(uint16_t port, rte_mbuf* m) noexcept {
+  if (port == kNoMember) {
+    counters_.no_member.add();
+    rte_pktmbuf_free(m);
+    return;
+  }
   if (rte_eth_tx_burst(port, control_queue_, &m, 1) != 1) {
     counters_.tx_failed.add();
     rte_pktmbuf_free(m);
@@ -342,6 +382,9 @@ void Daemon::handle_punt(rte_mbuf* m, uint64_t now_tsc, uint64_t now_ms) {
       return;
     case Punt::resolve:
       arp_->on_unresolved(m, now_ms);
+      return;
+    case Punt::slow_protocols:
+      aggregators_[pm.iface]->on_frame(pm.rx_port, m, now_ms);
       return;
     case Punt::none:
       break;
@@ -386,6 +429,8 @@ void Daemon::run(std::atomic<bool>& running) {
       policing_stats_->sample(now_tsc, rte_get_tsc_hz());
       next_sample = now_ms + 1000;
     }
+    for (auto& a : aggregators_)
+      a->poll(now_ms);
     if (handled == 0) rte_delay_us_sleep(1000);
   }
 

@@ -16,16 +16,21 @@
 //    a next hop's MAC to the resolver;
 //  - advances ARP timers;
 //  - once a second, samples the policing counters (policing_stats.h).
+//  - polls each aggregate (aggregator.h): member links, LACP, publishing the
+//    members that carry traffic; LACPDUs and markers punted by the workers
+//    go to it.
 // Control transmits on its own TX queue (index W) of each port.
 #pragma once
 
 #include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include <atomic>
 #include <memory>
 #include <vector>
 
+#include "aggregator.h"
 #include "arp.h"
 #include "cgnat.h"
 #include "config.h"
@@ -64,9 +69,11 @@ class Daemon : public ControlTx {
   const PolicingStats* policing() const noexcept { return policing_stats_.get(); }
   // Null without [export] (or without the cgnat pipeline).
   const Exporter* exporter() const noexcept { return exporter_.get(); }
+  const Aggregator& aggregator(Side side) const { return *aggregators_[static_cast<size_t>(side)]; }
 
  private:
   void setup_interface(Side side, const InterfaceConfig& ic);
+  void setup_aggregate(Side side, const InterfaceConfig& ic);
   void setup_tables();
   void setup_workers();
   void setup_nat();
@@ -92,6 +99,8 @@ class Daemon : public ControlTx {
   std::unique_ptr<Exporter> exporter_;
   ControlCounters counters_;
   std::unique_ptr<Arp> arp_;
+  rte_rcu_qsbr* rcu_ = nullptr;  // the workers' quiescent states, for the LAG snapshots
+  std::array<std::unique_ptr<Aggregator>, kInterfaces> aggregators_;
   TokenBucket echo_limit_;
   std::atomic<bool> workers_running_{false};
   uint16_t control_queue_ = 0;

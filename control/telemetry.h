@@ -8,6 +8,10 @@
 //   and what sluicectl needs beside them: /sluice/info, /sluice/port,K,
 //   /sluice/nat_states, /sluice/pool, /sluice/sessions, /sluice/clients,
 //   /sluice/clear and /sluice/since_clear (see telemetry.cc).
+//   /sluice/lacp       both aggregates in short; /sluice/lacp,inside (or
+//                      outside): mode, rate, hash, actor and partner
+//                      system/key/port/state, aggregator and the counters
+//                      of each member (memberN_...), as /proc/net/bonding
 //
 // Handlers run on DPDK's telemetry threads (one per connected client) and
 // only read relaxed atomics: a reader never disturbs a worker. Listings of

@@ -2,7 +2,8 @@
 //
 // An interface has one IPv4 address on a connected subnet, a MAC address that
 // is the source of every frame it sends, an optional 802.1Q VLAN, an MTU and
-// one or more member ports. Its neighbour table covers every host of the
+// one or more member ports, of which those in the distribution set (lag.h)
+// carry traffic. Its neighbour table covers every host of the
 // connected subnet (see neighbour.h). Interfaces are built by control before
 // the workers start and are not resized afterwards.
 #pragma once
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "lag.h"
 #include "neighbour.h"
 
 namespace sluice {
@@ -34,7 +36,8 @@ struct Interface {
   rte_ether_addr mac{};
   uint16_t vlan = 0;  // 0: untagged
   uint16_t mtu = 1500;
-  std::vector<uint16_t> members;  // DPDK port ids
+  std::vector<uint16_t> members;  // DPDK port ids, as configured
+  Lag lag;                        // the members carrying traffic now, the transmit hash
   NeighbourTable neighbours;
 
   // Its side and address/prefix (16 to 31), with the derived network, mask

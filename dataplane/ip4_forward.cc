@@ -93,7 +93,12 @@ void Ip4Forward::emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port,
     sink_.drop(m, Drop::no_headroom);
     return;
   }
-  tx_.send(out.members[0], m);
+  const uint16_t port = out.lag.pick(m, out.l2_len());
+  if (port == kNoMember) {
+    sink_.drop(m, Drop::no_member);
+    return;
+  }
+  tx_.send(port, m);
 }
 
 }  // namespace sluice

@@ -17,7 +17,8 @@
 //     array index). Unresolved: punted to control, which ARPs and sends it on
 //     (resolve); resolution failed: neighbour-failed.
 //  5. L2: the egress interface's Ethernet header (and VLAN tag), then the
-//     member port's TX buffer.
+//     TX buffer of the member the transmit hash picks (lag.h); no member
+//     carrying traffic: no-member.
 #pragma once
 
 #include <rte_mbuf.h>

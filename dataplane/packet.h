@@ -16,9 +16,10 @@ inline constexpr uint16_t kBurst = 32;
 // Why a frame goes to the control thread.
 enum class Punt : uint8_t {
   none = 0,
-  arp,        // ARP request or reply on a data port
-  icmp_echo,  // ICMP echo request to one of our own addresses
-  resolve,    // IPv4 packet whose next hop has no MAC yet (L2 already stripped)
+  arp,             // ARP request or reply on a data port
+  icmp_echo,       // ICMP echo request to one of our own addresses
+  resolve,         // IPv4 packet whose next hop has no MAC yet (L2 already stripped)
+  slow_protocols,  // LACPDU or marker (EtherType 0x8809), for the aggregate's LACP
 };
 
 // PacketMeta::flags

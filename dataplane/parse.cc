@@ -82,6 +82,11 @@ Verdict classify(const Interfaces& ifaces, const ParseConfig& cfg, const Interfa
     return dropped(Drop::not_for_us);
   }
 
+  // Slow protocols (LACP, marker) are untagged and go to control whatever
+  // the interface's VLAN.
+  if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_SLOW)) {
+    return punted(Punt::slow_protocols);
+  }
   uint16_t ether_type = eth->ether_type;
   uint16_t l2 = sizeof(rte_ether_hdr);
   if (ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN)) {

@@ -3,7 +3,8 @@
 // For each frame of a burst received on one interface:
 //  - Ethernet: long enough, addressed to us (our MAC, broadcast or multicast),
 //    802.1Q tag present exactly when the interface has a VLAN, and for it;
-//  - ARP is punted to control; other EtherTypes (IPv6 included) are dropped;
+//  - ARP and slow protocols frames (LACP, marker; untagged) are punted to
+//    control; other EtherTypes (IPv6 included) are dropped;
 //  - IPv4 (RFC 791, RFC 1812 5.2.2): version 4, IHL >= 5 and within the frame,
 //    total length >= header and <= frame, header checksum, no options unless
 //    allowed; martian sources and destinations (0/8, 127/8, 224/4, 240/4,

@@ -10,6 +10,7 @@ void worker_loop(WorkerContext& ctx, Pipeline& pipeline,
   rte_mbuf* pkts[kBurst];
   WorkerCounters& c = ctx.counters;
   uint64_t round_start = rte_rdtsc();
+  rte_rcu_qsbr_thread_online(ctx.rcu, ctx.id);
   while (running.load(std::memory_order_relaxed)) {
     uint64_t received = 0;
     for (const RxQueue& q : ctx.rx) {
@@ -21,6 +22,7 @@ void worker_loop(WorkerContext& ctx, Pipeline& pipeline,
     const unsigned polled = pipeline.poll(round_start);
     ctx.mailbox.serve(pipeline, round_start);
     ctx.tx.flush();
+    rte_rcu_qsbr_quiescent(ctx.rcu, ctx.id);
     const uint64_t now = rte_rdtsc();
     if (received != 0) c.rx_packets.add(received);
     if (received + polled != 0) {
@@ -33,6 +35,7 @@ void worker_loop(WorkerContext& ctx, Pipeline& pipeline,
     round_start = now;
   }
   ctx.tx.flush();
+  rte_rcu_qsbr_thread_offline(ctx.rcu, ctx.id);
 }
 
 }  // namespace sluice

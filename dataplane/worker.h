@@ -4,7 +4,9 @@
 // worker q mod W), hands each burst to its pipeline, and flushes its TX
 // buffers (its own TX queue k on every port) after every round. It never
 // blocks, locks, allocates or makes a system call; it stops when `running`
-// goes false, after flushing what it has buffered.
+// goes false, after flushing what it has buffered. After every round it
+// reports a quiescent state on `rcu` (thread id k), so control may free the
+// snapshots it replaced (lag.h); it is offline while it does not run.
 //
 // Once per round it also serves its mailbox (inspect.h): a listing step a
 // reader asked for, if any.
@@ -13,6 +15,7 @@
 // in rounds that found packets (busy) or none (idle).
 #pragma once
 
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include <atomic>
@@ -38,10 +41,11 @@ struct RxQueue {
 // Everything one worker owns. Built by control before launch; the pipeline
 // holds references into it.
 struct WorkerContext {
-  WorkerContext(unsigned id, rte_ring* punt_ring) noexcept
-      : id(id), tx(static_cast<uint16_t>(id), counters), sink{counters, punt_ring} {}
+  WorkerContext(unsigned id, rte_ring* punt_ring, rte_rcu_qsbr* rcu = nullptr) noexcept
+      : id(id), rcu(rcu), tx(static_cast<uint16_t>(id), counters), sink{counters, punt_ring} {}
 
   unsigned id;
+  rte_rcu_qsbr* rcu;  // registered for thread id `id` by control; worker_loop needs it
   WorkerCounters counters;
   TxQueues tx;
   PacketSink sink;

@@ -122,7 +122,7 @@ sl_cleanup() {
   for ns in "${SL_NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
   # Links still in the root namespace if setup stopped half way.
   for l in "${SL_LINKS[@]}"; do ip link del "$l" 2>/dev/null; done
-  [ -n "${SL_PREFIX:-}" ] && rm -rf "/var/run/dpdk/$SL_PREFIX"
+  [ -n "${SL_PREFIX:-}" ] && rm -rf "/var/run/dpdk/$SL_PREFIX" "/var/run/dpdk/$SL_PREFIX-peer"
   if [ -n "${SL_TMP:-}" ] && [ -d "$SL_TMP" ]; then
     if [ "$rc" -ne 0 ] && [ -f "$SL_TMP/sluice.log" ] && [ -z "${SL_QUIET_LOG:-}" ]; then
       sl_err "--- sluice output (last 30 lines) ---"
@@ -510,4 +510,78 @@ sl_capture_text() {
   local f=${1:-$SL_CAP_FILE}
   shift || true
   tcpdump -r "$f" -n -v "$@" 2>/dev/null
+}
+
+# --- an LACP partner: DPDK's bonding driver in dpdk-testpmd ---------------------
+
+# sl_shape_slow NS DEV: on a partner's veth, slow protocols frames (LACP) get
+# their own class and everything else 2 Mbit/s, so a flowgen partner cannot
+# flood the host or starve its own LACPDUs (af_packet with qdisc_bypass=0).
+sl_shape_slow() {
+  local ns=$1 dev=$2
+  ip netns exec "$ns" tc qdisc replace dev "$dev" root handle 1: htb default 20 &&
+    ip netns exec "$ns" tc class add dev "$dev" parent 1: classid 1:10 htb rate 10mbit &&
+    ip netns exec "$ns" tc class add dev "$dev" parent 1: classid 1:20 htb rate 2mbit &&
+    ip netns exec "$ns" tc filter add dev "$dev" parent 1: protocol 0x8809 prio 1 u32 match u32 0 0 classid 1:10
+}
+
+# sl_testpmd_bond NS MAC PEER_MAC DEV...: dpdk-testpmd in NS with an
+# 802.3ad bond (net_bonding, mode 4, layer3+4, MAC) over af_packet ports on
+# DEVs, forwarding flowgen to PEER_MAC on the bond only (port N = count of
+# DEVs). Commands go in with sl_testpmd_cmd; its output is $SL_TMP/testpmd.log.
+sl_testpmd_bond() {
+  local ns=$1 mac=$2 peer=$3 i=0 slaves="" vdevs=()
+  shift 3
+  for dev in "$@"; do
+    vdevs+=(--vdev "net_af_packet$i,iface=$dev,qdisc_bypass=0")
+    slaves="$slaves,slave=net_af_packet$i"
+    i=$((i + 1))
+  done
+  SL_TESTPMD_BOND=$i
+  : >"$SL_TMP/testpmd.cmd"
+  sl_bg "$ns" "$SL_TMP/testpmd.log" bash -c "exec timeout 120 tail -n +1 -f '$SL_TMP/testpmd.cmd' |
+    exec timeout 120 stdbuf -oL dpdk-testpmd -l 0,1 --no-huge --no-pci -m 256 \
+      --file-prefix ${SL_PREFIX}-peer --log-level=error ${vdevs[*]} \
+      --vdev 'net_bonding0,mode=4$slaves,xmit_policy=l34,mac=$mac' -- -i \
+      --portmask=$((1 << i)) --total-num-mbufs=8192 --forward-mode=flowgen \
+      --flowgen-flows=16 --txpkts=1000 --eth-peer=$i,$peer"
+}
+
+# sl_testpmd_cmd COMMAND [PATTERN [SECONDS]]: sends one command; with PATTERN,
+# waits until the output after it matches (grep -E) and prints that output.
+sl_testpmd_cmd() {
+  local cmd=$1 pattern=${2:-} secs=${3:-5} before i
+  before=$(wc -l <"$SL_TMP/testpmd.log")
+  printf '%s\n' "$cmd" >>"$SL_TMP/testpmd.cmd"
+  [ -n "$pattern" ] || return 0
+  for i in $(seq $((secs * 20))); do
+    if tail -n +$((before + 1)) "$SL_TMP/testpmd.log" | grep -qE "$pattern"; then
+      sleep 0.5  # the rest of the answer
+      tail -n +$((before + 1)) "$SL_TMP/testpmd.log"
+      return 0
+    fi
+    sleep 0.05
+  done
+  return 1
+}
+
+# sl_ms: milliseconds since the epoch.
+sl_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# sl_wait_tel CMD KEY OP VALUE SECONDS: polls a telemetry value every 20 ms
+# until "value OP VALUE" holds; prints the ms it took, or "timeout" (and
+# fails) after SECONDS.
+sl_wait_tel() {
+  local cmd=$1 key=$2 op=$3 want=$4 secs=$5 t0 v
+  t0=$(sl_ms)
+  while [ $(($(sl_ms) - t0)) -lt $((secs * 1000)) ]; do
+    v=$(sl_tel_get "$cmd" "$key" 2>/dev/null) || v=
+    if [ -n "$v" ] && [ "$v" "$op" "$want" ] 2>/dev/null; then
+      echo $(($(sl_ms) - t0))
+      return 0
+    fi
+    sleep 0.02
+  done
+  echo timeout
+  return 1
 }

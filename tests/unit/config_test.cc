@@ -240,6 +240,19 @@ std::vector<BadCase> bad_cases() {
   const Options m = minimal();
   const Options cg = minimal_cgnat();
   return {
+      {"an unknown aggregate mode",
+       set(m, "inside.lag-mode", "active-backup"),
+       {"inside.lag-mode", "'active-backup'", "static, lacp"}},
+      {"an unknown transmit hash",
+       set(m, "outside.xmit-hash", "layer3"),
+       {"outside.xmit-hash", "layer2, layer2+3, layer3+4"}},
+      {"a multicast LACP system id",
+       set(m, "inside.lacp-system-id", "01:80:c2:00:00:02"),
+       {"inside.lacp-system-id", "unicast"}},
+      {"LACP key 0", set(m, "outside.lacp-key", "0"), {"outside.lacp-key", "between 1 and 65535"}},
+      {"link polling of 0 ms",
+       set(m, "inside.link-poll-ms", "0"),
+       {"inside.link-poll-ms", "between 1 and 1000"}},
       {"address not IPv4",
        set(m, "inside.address", "10.16.1.300/24"),
        {"inside.address = '10.16.1.300/24'", "not an IPv4 address"}},
@@ -633,6 +646,16 @@ TEST_CASE("config: the reference configuration loads", "[config]") {
   CHECK(inv.config.workers == 3);
   CHECK(inv.config.cores == "0,2,4,6");  // the trailing comment is not part of the value
   CHECK(inv.config.routes.size() == 2);
+  // Each side a 2x10G LACP aggregate with the old bond's settings.
+  for (const InterfaceConfig* ic : {&inv.config.inside, &inv.config.outside}) {
+    CHECK(ic->ports.size() == 2);
+    CHECK(ic->lag.lacp);
+    CHECK(ic->lag.fast);
+    CHECK(ic->lag.hash == XmitHash::layer2_3);
+    CHECK(ic->lag.down_delay_ms == 200);
+    CHECK(ic->lag.up_delay_ms == 200);
+  }
+  CHECK(inv.config.inside.lag.key != inv.config.outside.lag.key);
 }
 
 TEST_CASE("config: format_ip and parse_ip", "[config]") {

@@ -84,6 +84,16 @@ std::vector<Case> cases() {
        punted(Punt::arp)},
       {"ARP request on the VLAN", arp_request().vlan(100), punted(Punt::arp), kInside, 100},
       {"ARP truncated", arp_request().truncate(14 + 20), dropped(Drop::arp_invalid)},
+      // Slow protocols (LACP, marker): untagged, to control whatever their body
+      {"LACPDU to the slow protocols address",
+       client().to(mac(0x01, 0x80, 0xc2, 0, 0, 2)).ether_type(RTE_ETHER_TYPE_SLOW),
+       punted(Punt::slow_protocols)},
+      {"LACPDU, untagged, on a VLAN interface",
+       client().to(mac(0x01, 0x80, 0xc2, 0, 0, 2)).ether_type(RTE_ETHER_TYPE_SLOW),
+       punted(Punt::slow_protocols), kInside, 100},
+      {"slow protocols frame for another host's MAC",
+       client().to(mac(0x02, 0xaa, 0, 0, 0, 0x10)).ether_type(RTE_ETHER_TYPE_SLOW),
+       dropped(Drop::not_for_us)},
       {"ARP for IEEE 802 hardware", arp_request().arp_hardware(6), dropped(Drop::arp_invalid)},
       // IPv4 header
       {"IPv4 frame shorter than 20 bytes of header", client().truncate(14 + 19),

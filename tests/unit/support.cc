@@ -116,6 +116,7 @@ Interfaces reference_interfaces(uint16_t inside_member, uint16_t outside_member)
     i.vlan = 0;
     i.mtu = 1500;
     i.members = {member};
+    i.lag.publish({member});
   };
   setup(ifs[0], Side::inside, ip("10.16.1.1"), 24, kInsideMac, inside_member);
   setup(ifs[1], Side::outside, ip("192.0.2.1"), 24, kOutsideMac, outside_member);
