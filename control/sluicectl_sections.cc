@@ -353,6 +353,90 @@ void pool_top(const Snapshot& now, const Snapshot&, double, std::vector<std::str
   }
 }
 
+// --- per-client policing ---------------------------------------------------------
+//
+// /sluice/policing: profile -> [18 numbers]: per direction (upload, download)
+// and colour (conformed, exceeded, violated) packets, bytes, bit/s.
+// /sluice/policing/clients,N: address -> [profile, per direction conformed
+// packets, bytes, bit/s, exceeded packets, bytes, bit/s].
+
+constexpr const char* kDirection[] = {"upload", "download"};
+constexpr const char* kColour[] = {"conformed", "exceeded", "violated"};
+const std::string kTopPoliced = "/sluice/policing/clients,5";
+
+uint64_t at(const Json& a, size_t i) {
+  return a.is_array() && i < a.size() && a[i].is_number_unsigned() ? a[i].get<uint64_t>() : 0;
+}
+uint64_t profile_value(const Json& a, unsigned dir, unsigned colour, unsigned what) {
+  return at(a, dir * 9 + colour * 3 + what);
+}
+
+std::vector<std::string> policing_commands(const Snapshot& s) {
+  if (!s.nat()) return {};
+  return {"/sluice/policing", kTopPoliced};
+}
+
+void policing_table(const Snapshot& s, bool, std::string& out) {
+  out += fmt::format("{:<22} {:<9} {:>14} {:>9} {:>14} {:>9} {:>10}\n", "Policing: profile",
+                     "direction", "conformed pkts", "bit/s", "exceeded pkts", "bit/s", "violated");
+  for (const auto& [name, a] : s.at("/sluice/policing").items()) {
+    for (unsigned d = 0; d < 2; d++) {
+      out += fmt::format("  {:<20} {:<9} {:>14} {:>9} {:>14} {:>9} {:>10}\n", name, kDirection[d],
+                         thousands(profile_value(a, d, 0, 0)), si(profile_value(a, d, 0, 2)),
+                         thousands(profile_value(a, d, 1, 0)), si(profile_value(a, d, 1, 2)),
+                         thousands(profile_value(a, d, 2, 0)));
+    }
+  }
+  const Json& top = s.at(kTopPoliced);
+  if (top.empty()) return;
+  out += fmt::format("\n  {:<18} {:>12} {:>12} {:>12} {:>12}\n", "clients policed now",
+                     "up conf b/s", "up exc b/s", "down conf", "down exc");
+  for (const auto& [ip, r] : top.items()) {
+    std::string addr = ip;
+    std::replace(addr.begin(), addr.end(), '_', '.');
+    out += fmt::format("  {:<18} {:>12} {:>12} {:>12} {:>12}\n", addr, si(at(r, 3)), si(at(r, 6)),
+                       si(at(r, 9)), si(at(r, 12)));
+  }
+}
+
+void policing_prometheus(const Snapshot& s, Prometheus& out) {
+  for (const auto& [name, a] : s.at("/sluice/policing").items()) {
+    for (unsigned d = 0; d < 2; d++) {
+      for (unsigned c = 0; c < 3; c++) {
+        const Prometheus::Labels l = {
+            {"profile", name}, {"direction", kDirection[d]}, {"colour", kColour[c]}};
+        out.add("policing_packets", true, "packets metered by the per-client policers", l,
+                profile_value(a, d, c, 0));
+        out.add("policing_bytes", true, "IPv4 bytes metered by the per-client policers", l,
+                profile_value(a, d, c, 1));
+        out.add("policing_bits_per_second", false, "policed traffic over the last second", l,
+                profile_value(a, d, c, 2));
+      }
+    }
+  }
+}
+
+void policing_top(const Snapshot& now, const Snapshot&, double, std::vector<std::string>& out) {
+  uint64_t bps[2][3] = {};
+  for (const auto& [name, a] : now.at("/sluice/policing").items()) {
+    for (unsigned d = 0; d < 2; d++) {
+      for (unsigned c = 0; c < 3; c++)
+        bps[d][c] += profile_value(a, d, c, 2);
+    }
+  }
+  out.push_back(fmt::format("POLICING up conf {} exc {} viol {}  down conf {} exc {} viol {} b/s",
+                            si(bps[0][0]), si(bps[0][1]), si(bps[0][2]), si(bps[1][0]),
+                            si(bps[1][1]), si(bps[1][2])));
+  unsigned n = 0;
+  for (const auto& [ip, r] : now.at(kTopPoliced).items()) {
+    if (n++ == 3) break;
+    std::string addr = ip;
+    std::replace(addr.begin(), addr.end(), '_', '.');
+    out.push_back(fmt::format("  {:<16} up {:>6}/{:<6} down {:>6}/{:<6} (conformed/exceeded b/s)",
+                              addr, si(at(r, 3)), si(at(r, 6)), si(at(r, 9)), si(at(r, 12))));
+  }
+}
+
 // --- drops ----------------------------------------------------------------------------
 
 std::vector<std::string> drops_commands(const Snapshot&) {
@@ -427,6 +511,7 @@ const std::vector<Section> kSections = {
     {"dataplane", dataplane_commands, dataplane_table, dataplane_prometheus, dataplane_top},
     {"nat", nat_commands, nat_table, nat_prometheus, nat_top},
     {"pool", pool_commands, pool_table, pool_prometheus, pool_top},
+    {"policing", policing_commands, policing_table, policing_prometheus, policing_top},
     {"drops", drops_commands, drops_table, nullptr, drops_top},
     {"control", control_commands, control_table, control_prometheus, nullptr},
 };

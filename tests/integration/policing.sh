@@ -19,7 +19,8 @@
 #  4. Counters: policer-exceed drops rose; /sluice/policing shows the default
 #     profile's exceeded traffic both ways and none for "free";
 #     /sluice/policing/clients lists A and B; the exit summary has the
-#     policing lines.
+#     policing lines; `sluicectl stats` shows the profiles and the policed
+#     clients, `sluicectl stats --prometheus` the policing families.
 set -uo pipefail
 export SL_NAT=1 SL_CLIENTS=3
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
@@ -123,6 +124,16 @@ for ip in sys.argv[2:]:
     assert row[0] == 1, row  # the default profile
     assert row[4] > 1000, row  # upload exceeded packets
 EOF
+CTL=${SLUICECTL:-$SL_ROOT/build/control/sluicectl}
+"$CTL" -p "$SL_PREFIX" stats >"$SL_TMP/stats.txt" 2>&1
+sl_check "sluicectl stats: the default profile's upload exceeded" \
+  grep -Eq '^  default +upload +[0-9,]+ +[^ ]+ +[1-9][0-9,]* ' "$SL_TMP/stats.txt"
+sl_check "sluicectl stats: client A among the clients policed now" \
+  grep -Eq "^  ${A//./\\.} " "$SL_TMP/stats.txt"
+"$CTL" -p "$SL_PREFIX" stats --prometheus >"$SL_TMP/prom.txt" 2>&1
+sl_check "sluicectl --prometheus: exceeded upload packets of the default profile" \
+  grep -Eq '^sluice_policing_packets_total\{profile="default",direction="upload",colour="exceeded"\} [1-9]' \
+  "$SL_TMP/prom.txt"
 
 sl_stop
 sl_check "exit summary: default profile upload exceeded" \
