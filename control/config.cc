@@ -128,6 +128,8 @@ const Option kOptions[] = {
   {"nat.block-size", "128", "ports per port block; a client gets ports a block at a time"},
   {"nat.max-blocks-per-client", "8", "port blocks one client may hold (its port quota is this "
    "times block-size)"},
+  {"nat.max-sessions-per-client", "4096", "sessions one client may have at once (RFC 6888 "
+   "REQ-4), so one client cannot fill the table"},
   {"nat.hold-down", "120", "seconds a port block stays with its client after its last session "
    "ends, before another client may get it (RFC 6888: at least 120)"},
   {"nat.filtering", "address-dependent", "address-dependent | endpoint-independent: which "
@@ -459,6 +461,7 @@ NatConfig read_nat(const Reader& r, const Config& c, std::vector<std::string>* w
         fmt::format("leaves {} blocks per address, fewer than the {} workers", blocks, c.workers));
   }
   n.max_blocks = r.number("nat.max-blocks-per-client", 1, 64);
+  n.max_sessions = r.number("nat.max-sessions-per-client", 1, 1u << 28);
   n.hold_down = r.number("nat.hold-down", 0, 86400);
   if (n.hold_down < 120) {
     warnings->push_back(fmt::format(

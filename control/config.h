@@ -66,7 +66,8 @@ struct NatConfig {
   std::vector<uint32_t> pool;  // public addresses, host order
   unsigned port_min = 1024;
   unsigned block_size = 128;
-  unsigned max_blocks = 8;  // per client
+  unsigned max_blocks = 8;       // per client
+  unsigned max_sessions = 4096;  // per client
   unsigned hold_down = 120;
   bool endpoint_independent_filtering = false;
   unsigned sessions = 1048576;  // in all; each worker gets its share

@@ -239,6 +239,7 @@ void Daemon::setup_nat() {
   p.sessions = (nc.sessions + w - 1) / w;
   p.clients = (nc.clients + w - 1) / w;
   p.max_blocks = nc.max_blocks;
+  p.max_sessions = nc.max_sessions;
   p.endpoint_independent_filtering = nc.endpoint_independent_filtering;
   p.udp_timeout_ms = nc.udp_timeout * 1000;
   p.tcp_established_timeout_ms = nc.tcp_established_timeout * 1000;

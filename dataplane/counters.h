@@ -54,6 +54,7 @@ namespace sluice {
   X(nat_icmp_no_session, "nat-icmp-no-session", "ICMP error quoting no session of ours")         \
   X(nat_tcp_not_syn, "nat-tcp-not-syn", "TCP segment without a session that is not a SYN")       \
   X(nat_client_limit, "nat-client-limit", "new session refused: client at its port-block limit") \
+  X(nat_session_limit, "nat-session-limit", "new session refused: client at its session limit")  \
   X(nat_pool_exhausted, "nat-pool-exhausted", "new session refused: no free port block")         \
   X(nat_table_full, "nat-table-full", "new session refused: session table full")                 \
   X(nat_clients_full, "nat-clients-full", "new session refused: client table full")              \

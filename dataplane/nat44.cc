@@ -100,7 +100,8 @@ unsigned Nat44::owner(const rte_mbuf* m, bool inside) const noexcept {
 void Nat44::refuse(rte_mbuf* m, Drop why, uint64_t now, rte_mbuf** kept,
                    uint16_t* n_kept) noexcept {
   sink_.counters.drop(why);
-  const bool quota = why == Drop::nat_client_limit || why == Drop::nat_pool_exhausted;
+  const bool quota = why == Drop::nat_client_limit || why == Drop::nat_session_limit ||
+                     why == Drop::nat_pool_exhausted;
   if (!quota || !options_.exhausted_icmp ||
       !icmp_error_allowed(rte_pktmbuf_mtod(m, const rte_ipv4_hdr*))) {
     rte_pktmbuf_free(m);

@@ -329,6 +329,10 @@ uint32_t NatTable::create_outbound(uint8_t proto, uint32_t inside_ip, uint16_t i
     }
     const uint32_t c = find_or_add_client(inside_ip, why);
     if (c == kNoIndex) continue;
+    if (clients_[c].sessions >= params_.max_sessions) {
+      *why = Drop::nat_session_limit;
+      continue;
+    }
     const uint32_t m = find_or_add_mapping(proto, c, inside_ip, inside_port, now_ms, why);
     if (m == kNoIndex) {
       // A client made for this session and left without a block goes again.
@@ -363,6 +367,11 @@ uint32_t NatTable::create_inbound(uint8_t proto, uint32_t public_ip, uint16_t pu
   }
   if (!may_open) {
     *why = Drop::nat_tcp_not_syn;
+    return kNoIndex;
+  }
+  if (clients_[mappings_[m].client].sessions >= params_.max_sessions) {
+    *why = Drop::nat_session_limit;
+    refused_event(*why, proto, mappings_[m].inside_ip, now_ms);
     return kNoIndex;
   }
   if (!accountable()) {
@@ -504,6 +513,7 @@ void NatTable::refused_event(Drop why, uint8_t proto, uint32_t inside_ip,
   if (events_ == nullptr) return;
   switch (why) {
     case Drop::nat_client_limit:
+    case Drop::nat_session_limit:
       events_->refused(NatEventType::quota_exceeded, QuotaLimit::per_user, proto, inside_ip, 0,
                        now_ms);
       return;

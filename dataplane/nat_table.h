@@ -63,6 +63,7 @@ struct NatParams {
   uint32_t sessions = 1 << 16;  // this worker's capacity
   uint32_t clients = 1 << 12;
   uint32_t max_blocks = 8;
+  uint32_t max_sessions = 4096;  // per client (RFC 6888 REQ-4)
   bool endpoint_independent_filtering = false;
   uint32_t udp_timeout_ms = 300'000;
   uint32_t tcp_established_timeout_ms = 7'440'000;

@@ -709,6 +709,7 @@ TEST_CASE("config: the cgnat pipeline with the documented NAT defaults", "[confi
   CHECK(n.port_min == 1024);
   CHECK(n.block_size == 128);
   CHECK(n.max_blocks == 8);
+  CHECK(n.max_sessions == 4096);
   CHECK(n.hold_down == 120);
   CHECK_FALSE(n.endpoint_independent_filtering);  // address-dependent
   CHECK(n.sessions == 1048576);

@@ -1118,6 +1118,40 @@ TEST_CASE("NAT: a client at its port-block limit", "[nat]") {
   }
 }
 
+TEST_CASE("NAT: a client at its session limit (RFC 6888 REQ-4)", "[nat]") {
+  NatParams p = endpoint_independent();
+  p.max_sessions = 5;
+  Rig rig(p);
+  // One socket to five remotes: one mapping, five sessions.
+  const Endpoint a{kClientA, 40000};
+  const Endpoint pub = rig.open_udp(a, {kRemote1, 53});
+  for (uint16_t k = 1; k < 5; k++)
+    CHECK(rig.open_udp(a, {kRemote2, static_cast<uint16_t>(53 + k)}) == pub);
+  CHECK(rig.table.sessions_in_use() == 5);
+
+  // A sixth, outbound, is refused with ICMP code 13 though ports are free.
+  const Frame sixth = udp(a, {kRemote3, 53});
+  Out out = rig.in2out(sixth);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].bytes == refusal(sixth));
+  CHECK(rig.dropped(Drop::nat_session_limit) == 1);
+  // So is one a remote would open inbound (filtering would let it in).
+  CHECK(rig.out2in(udp({kRemote3, 7000}, pub)).size() == 0);
+  CHECK(rig.dropped(Drop::nat_session_limit) == 2);
+  CHECK(rig.drops() == 2);
+  CHECK(rig.table.sessions_in_use() == 5);
+
+  // Its sessions carry on; other clients are not affected.
+  CHECK(rig.open_udp(a, {kRemote1, 53}) == pub);
+  rig.open_udp({kClientB, 40000}, {kRemote3, 53});
+  // Once its sessions expire it may open new ones again.
+  rig.now += kUdpTimeout + kTick;
+  Out later = rig.in2out(sixth);
+  REQUIRE(later.size() == 1);
+  CHECK(later[0].proto == kUdp);
+  CHECK(rig.drops() == 2);
+}
+
 TEST_CASE("NAT: no free port block in the pool", "[nat]") {
   NatParams p = small_nat();
   p.pool = pool_of(1, 65528, 4);  // two blocks in all
