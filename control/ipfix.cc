@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "wire.h"
+
 namespace sluice::ipfix {
 
 namespace {
@@ -37,21 +39,6 @@ Template make(uint16_t id, std::vector<Element> elements) {
   for (const Element& e : elements)
     length = static_cast<uint16_t>(length + e.length);
   return Template{id, std::move(elements), length};
-}
-
-void put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-
-void put32(uint8_t* p, uint32_t v) {
-  put16(p, static_cast<uint16_t>(v >> 16));
-  put16(p + 2, static_cast<uint16_t>(v));
-}
-
-void put64(uint8_t* p, uint64_t v) {
-  put32(p, static_cast<uint32_t>(v >> 32));
-  put32(p + 4, static_cast<uint32_t>(v));
 }
 
 // Writes v in `length` bytes, big-endian (lengths 1, 2, 4, 8).

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "wire.h"
+
 namespace sluice::lacp {
 
 namespace {
@@ -25,21 +27,6 @@ constexpr uint8_t kMarkerInfoLen = 16;
 // carries traffic; with short timeouts, so we keep offering a LACPDU every
 // second and a partner that comes up hears from us at once.
 constexpr PortInfo kPartnerAdmin{0, {}, 0, 0, 0, kTimeout};
-
-uint16_t get16(const uint8_t* p) {
-  return static_cast<uint16_t>((p[0] << 8) | p[1]);
-}
-uint32_t get32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-void put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void put32(uint8_t* p, uint32_t v) {
-  put16(p, static_cast<uint16_t>(v >> 16));
-  put16(p + 2, static_cast<uint16_t>(v));
-}
 
 // Actor or partner information TLV body (18 bytes after type and length).
 PortInfo read_info(const uint8_t* p) {
