@@ -536,7 +536,7 @@ void check_policer(const std::string& key, const std::string& text, const Police
 
 constexpr uint64_t kMinRate = 8'000;               // bit/s
 constexpr uint64_t kMaxRate = 400'000'000'000ull;  // bit/s
-constexpr uint64_t kMaxBurst = 1ull << 32;         // bytes
+constexpr uint64_t kMaxBurst = (1ull << 31) - 1;   // bytes
 
 // 'NAME PREFIX[,PREFIX...] off' or 'NAME PREFIX[,...] cir=.. cbs=.. [pir=.. pbs=..]
 // [exceed=..] [violate=..]'.

@@ -60,6 +60,13 @@ void* as_data(uint32_t index) noexcept {
   return reinterpret_cast<void*>(static_cast<uintptr_t>(index));
 }
 
+// A session key's data: the session and its client, so one lookup gives
+// both records to prefetch (the client's policers) without a dependent load.
+void* session_data(uint32_t session, uint32_t client) noexcept {
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(session) | static_cast<uintptr_t>(client)
+                                                                       << 32);
+}
+
 std::vector<uint32_t> all_indexes(uint32_t n) {
   std::vector<uint32_t> v(n);
   // Popped from the back: index 0 first.
@@ -131,7 +138,8 @@ uint32_t NatTable::next_random() noexcept {
   return static_cast<uint32_t>((random_ * 0x2545F4914F6CDD1DULL) >> 32);
 }
 
-void NatTable::lookup(const SessionKey* keys, uint32_t n, uint32_t* out) noexcept {
+void NatTable::lookup(const SessionKey* keys, uint32_t n, uint32_t* out,
+                      uint32_t* clients) noexcept {
   const void* ptrs[RTE_HASH_LOOKUP_BULK_MAX];
   void* data[RTE_HASH_LOOKUP_BULK_MAX];
   for (uint32_t done = 0; done < n; done += RTE_HASH_LOOKUP_BULK_MAX) {
@@ -141,8 +149,10 @@ void NatTable::lookup(const SessionKey* keys, uint32_t n, uint32_t* out) noexcep
     uint64_t hits = 0;
     rte_hash_lookup_bulk_data(session_keys_, ptrs, k, &hits, data);
     for (uint32_t i = 0; i < k; i++) {
-      out[done + i] =
-          (hits >> i) & 1 ? static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data[i])) : kNoIndex;
+      const auto d = reinterpret_cast<uintptr_t>(data[i]);
+      const bool hit = (hits >> i) & 1;
+      out[done + i] = hit ? static_cast<uint32_t>(d) : kNoIndex;
+      if (clients != nullptr) clients[done + i] = hit ? static_cast<uint32_t>(d >> 32) : kNoIndex;
     }
   }
 }
@@ -274,8 +284,8 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   const uint32_t s = free_sessions_.back();
   const SessionKey in{mp.inside_ip, remote_ip, mp.inside_port, remote_port, mp.proto, 0, 0};
   const SessionKey out{mp.public_ip, remote_ip, mp.public_port, remote_port, mp.proto, 1, 0};
-  if (rte_hash_add_key_data(session_keys_, &in, as_data(s)) != 0) return kNoIndex;
-  if (rte_hash_add_key_data(session_keys_, &out, as_data(s)) != 0) {
+  if (rte_hash_add_key_data(session_keys_, &in, session_data(s, mp.client)) != 0) return kNoIndex;
+  if (rte_hash_add_key_data(session_keys_, &out, session_data(s, mp.client)) != 0) {
     rte_hash_del_key(session_keys_, &in);
     return kNoIndex;
   }

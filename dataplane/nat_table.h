@@ -179,8 +179,10 @@ class NatTable {
   bool ok() const noexcept { return error_.empty(); }
   const std::string& error() const noexcept { return error_; }
 
-  // Bulk session lookup: out[i] is the session index or kNoIndex.
-  void lookup(const SessionKey* keys, uint32_t n, uint32_t* out) noexcept;
+  // Bulk session lookup: out[i] is the session index or kNoIndex, and
+  // clients[i] (when given) the index of its client.
+  void lookup(const SessionKey* keys, uint32_t n, uint32_t* out,
+              uint32_t* clients = nullptr) noexcept;
   uint32_t lookup(const SessionKey& key) noexcept;
 
   // A new session from the inside endpoint to the remote one (reusing the

@@ -1,6 +1,5 @@
 #include "policer.h"
 
-#include <rte_cycles.h>
 #include <rte_errno.h>
 
 #include <atomic>
@@ -12,12 +11,10 @@ namespace sluice {
 
 namespace {
 
-// Bytes per second of the workers' clock as rte_meter wants them: it counts
-// time in TSC cycles, so a rate on a clock of hz ticks per second is scaled
-// by tsc_hz / hz (1 when the clock is the TSC, as in the daemon).
-uint64_t meter_rate(uint64_t bits_per_second, uint64_t hz) noexcept {
-  const auto scaled = static_cast<unsigned __int128>(bits_per_second / 8) * rte_get_tsc_hz() / hz;
-  return static_cast<uint64_t>(scaled);
+// A rate in bit/s as tokens (bytes << 32) per tick of a clock of hz, rounded.
+uint64_t tokens_per_tick(uint64_t bits_per_second, uint64_t hz) noexcept {
+  const auto bytes = static_cast<unsigned __int128>(bits_per_second) << kTokenShift;
+  return static_cast<uint64_t>((bytes + 4 * hz) / (8 * hz));
 }
 
 }  // namespace
@@ -33,19 +30,18 @@ PolicerProfiles::PolicerProfiles(const std::vector<PolicerSpec>& specs, uint64_t
     p.spec = s;
     p.two_rate = s.pir != 0;
     if (s.policed) {
-      int rc = 0;
-      if (p.two_rate) {
-        rte_meter_trtcm_params params{meter_rate(s.cir, hz), meter_rate(s.pir, hz), s.cbs, s.pbs};
-        rc = rte_meter_trtcm_profile_config(&p.tr, &params);
-      } else {
-        rte_meter_srtcm_params params{meter_rate(s.cir, hz), s.cbs, 0};
-        rc = rte_meter_srtcm_profile_config(&p.sr, &params);
-      }
-      if (rc != 0) {
-        error_ = "policing profile " + s.name + ": rte_meter refused the rates (" +
-                 std::to_string(rc) + ")";
+      p.cir = tokens_per_tick(s.cir, hz);
+      p.cbs = s.cbs << kTokenShift;
+      p.pir = p.two_rate ? tokens_per_tick(s.pir, hz) : 0;
+      p.pbs = p.two_rate ? s.pbs << kTokenShift : 0;
+      if (p.cir == 0 || (p.two_rate && p.pir == 0) || s.cbs >= (uint64_t{1} << 31) ||
+          s.pbs >= (uint64_t{1} << 31)) {
+        error_ = "policing profile " + s.name + ": rate below one byte per 2^32 ticks, or a " +
+                 "burst of 2 GiB or more";
         return;
       }
+      // Ticks for the slower bucket to fill from empty; beyond them both are full.
+      p.fill = std::max(p.cbs / p.cir, p.two_rate ? p.pbs / p.pir : 0) + 1;
     }
     profiles_.push_back(p);
     rules += s.prefixes.size();
@@ -83,13 +79,11 @@ uint16_t PolicerProfiles::profile_of(uint32_t ip) const noexcept {
 void PolicerProfiles::reset(ClientMeters& m, uint16_t index) const noexcept {
   const PolicerProfile& p = profiles_[index];
   for (ClientMeter& cm : m.dir) {
-    // Full buckets; time 0, so the first packet's refill fills them to
-    // the brim whatever the clock reads (rte_meter's config reads the TSC).
-    if (p.two_rate) {
-      cm.tr = rte_meter_trtcm{0, 0, p.tr.cbs, p.tr.pbs};
-    } else {
-      cm.sr = rte_meter_srtcm{0, p.sr.cbs, 0};
-    }
+    // Full buckets at time 0: the first packet finds them full whatever
+    // the clock reads.
+    cm.time = 0;
+    cm.tc = p.cbs;
+    cm.tp = p.pbs;
     cm.clear_counters();
   }
 }

@@ -94,10 +94,11 @@ TEST_CASE("Policer: srTCM refills at CIR and never above CBS", "[policer]") {
                       {"drain the bucket", 0, 1000, 250, C},
                       {"1 ms later: 1000 bytes came in", 1000, 1000, 1, C},
                       {"and no more", 1000, 100, 1, E},
-                      // rte_meter credits whole periods; at 1000 bytes/ms on a
-                      // microsecond clock a period is 100 bytes per 100 us.
-                      {"99 us later: no whole period yet", 1099, 100, 1, E},
-                      {"100 us later: 100 bytes", 1100, 100, 1, C},
+                      // 1000 bytes/ms is one byte per microsecond.
+                      {"99 us later: 99 bytes, too few for 100", 1099, 100, 1, E},
+                      {"100 us later: exactly 100 bytes", 1100, 100, 1, C},
+                      {"then none", 1100, 1, 1, E},
+                      {"1 us later: one byte", 1101, 1, 1, C},
                       {"10 s idle: full again, CBS and no more", 10'001'100, 1000, 250, C},
                       {"after CBS: exceed", 10'001'100, 64, 1, E},
                   });
@@ -122,6 +123,24 @@ TEST_CASE("Policer: srTCM at twice the rate, only CIR conforms", "[policer]") {
   }
   CHECK(conformed <= 10'001'000);
   CHECK(conformed > 10'001'000 - 1500);
+}
+
+TEST_CASE("Policer: exact on a GHz clock too (the TSC in the daemon)", "[policer]") {
+  // 2.6 GHz: 1,000,000 bytes/s is 0.000385 bytes per tick, held in 32.32
+  // fixed point. Over 100 s at twice CIR, what conforms is within one
+  // packet of CBS + CIR x 100 s.
+  constexpr uint64_t hz = 2'600'000'000;
+  PolicerProfiles profiles({one_rate()}, hz);
+  REQUIRE(profiles.ok());
+  ClientMeters meters;
+  profiles.reset(meters, 1);
+  uint64_t conformed = 0;
+  const uint64_t gap = hz * 1500 / 2'000'000;  // 1500 bytes at 2 Mbyte/s
+  for (uint64_t t = hz; t < 101 * hz; t += gap) {
+    if (police(meters.dir[0], profiles.profile(1), t, 1500) == C) conformed += 1500;
+  }
+  CHECK(conformed <= 250'000 + 100'000'000);
+  CHECK(conformed > 250'000 + 100'000'000 - 1500 - 1500);
 }
 
 TEST_CASE("Policer: trTCM, conform to CIR, exceed to PIR, violate above", "[policer]") {
