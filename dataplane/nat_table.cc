@@ -235,10 +235,13 @@ uint32_t NatTable::find_or_add_mapping(uint8_t proto, uint32_t client, uint32_t 
   // on the client's address while it has one free (paired pooling).
   Client& cl = clients_[client];
   const L4Proto p = l4(proto);
+  // UDP keeps the inside port's parity where it can (RFC 4787 REQ-4: RTP on
+  // even ports, RTCP on the odd one above).
+  const int parity = proto == IPPROTO_UDP ? inside_port & 1 : -1;
   uint32_t block = kNoBlock;
   uint16_t port = 0;
   for (uint32_t i = cl.blocks; i-- > 0 && port == 0;) {
-    port = blocks_.take_port(cl.block[i], p, next_random());
+    port = blocks_.take_port(cl.block[i], p, next_random(), parity);
     if (port != 0) block = cl.block[i];
   }
   if (port == 0) {
@@ -255,7 +258,7 @@ uint32_t NatTable::find_or_add_mapping(uint8_t proto, uint32_t client, uint32_t 
     block_event(NatEventType::block_allocate, block, cl.ip, now_ms);
     cl.block[cl.blocks++] = block;
     if (cl.address == kNoAddress) cl.address = blocks_.address_index(block);
-    port = blocks_.take_port(block, p, next_random());
+    port = blocks_.take_port(block, p, next_random(), parity);
   }
   const uint32_t m = free_mappings_.back();
   Mapping& mp = mappings_[m];

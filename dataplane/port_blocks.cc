@@ -10,13 +10,15 @@ namespace {
 constexpr uint32_t kNoBit = ~uint32_t{0};
 constexpr size_t kMaxAddresses = 65536;
 
-// First bit set in (invert ? ~words : words) at or after `start`, wrapping
-// round to the bits before it; kNoBit when there is none. start < nwords * 64.
+// First bit set in (invert ? ~words : words) & mask at or after `start`,
+// wrapping round to the bits before it; kNoBit when there is none.
+// start < nwords * 64.
 template <bool Invert>
-uint32_t find_from(const uint64_t* words, uint32_t nwords, uint32_t start) noexcept {
+uint32_t find_from(const uint64_t* words, uint32_t nwords, uint32_t start,
+                   uint64_t mask = ~uint64_t{0}) noexcept {
   const uint32_t first = start / 64;
   const uint64_t high = ~uint64_t{0} << (start % 64);  // bits at or after start in `first`
-  auto load = [&](uint32_t i) { return Invert ? ~words[i] : words[i]; };
+  auto load = [&](uint32_t i) { return (Invert ? ~words[i] : words[i]) & mask; };
   if (const uint64_t w = load(first) & high; w != 0)
     return first * 64 + static_cast<uint32_t>(std::countr_zero(w));
   for (uint32_t k = 1; k < nwords; k++) {
@@ -190,11 +192,20 @@ void PortBlocks::mark_taken(uint32_t block) noexcept {
   }
 }
 
-uint16_t PortBlocks::take_port(uint32_t block, L4Proto proto, uint32_t random) noexcept {
+uint16_t PortBlocks::take_port(uint32_t block, L4Proto proto, uint32_t random,
+                               int parity) noexcept {
   const Block& b = blocks_[block];
   if (b.state == kFree) return 0;
   uint64_t* bits = bitmap(block, proto);
-  const uint32_t bit = find_from<true>(bits, words_, random % block_size_);
+  const uint32_t start = random % block_size_;
+  uint32_t bit = kNoBit;
+  if (parity >= 0) {
+    // Bits whose port has the wanted parity: every other bit, from the first.
+    const bool odd_bits = ((b.first_port ^ static_cast<unsigned>(parity)) & 1) != 0;
+    bit = find_from<true>(bits, words_, start,
+                          odd_bits ? 0xaaaaaaaaaaaaaaaaull : 0x5555555555555555ull);
+  }
+  if (bit == kNoBit) bit = find_from<true>(bits, words_, start);
   if (bit == kNoBit) return 0;
   bits[bit / 64] |= uint64_t{1} << (bit % 64);
   mark_taken(block);

@@ -162,8 +162,10 @@ class PortBlocks {
 
   // A free port of `block` for `proto`, searching from offset random % block_size;
   // 0 when the block has no free port for that protocol (or is not allocated).
-  // Cancels the block's hold-down.
-  uint16_t take_port(uint32_t block, L4Proto proto, uint32_t random) noexcept;
+  // parity 0 or 1: a port of that parity while the block has one free (RFC
+  // 4787 REQ-4, port parity preservation), else any. Cancels the block's
+  // hold-down.
+  uint16_t take_port(uint32_t block, L4Proto proto, uint32_t random, int parity = -1) noexcept;
 
   // Puts back a port; the block's last port starts its hold-down at now_ms.
   // A port not in use is ignored.

@@ -1118,6 +1118,18 @@ TEST_CASE("NAT: a client at its port-block limit", "[nat]") {
   }
 }
 
+TEST_CASE("NAT: UDP keeps the inside port's parity (RFC 4787 REQ-4)", "[nat]") {
+  Rig rig;
+  // RTP/RTCP pairs from three clients: even stays even, odd stays odd.
+  for (const uint32_t client : {kClientA, kClientB, kClientC}) {
+    for (uint16_t port : {5004, 5005, 16384, 16385, 40001}) {
+      INFO(ip_text(client) << ":" << port);
+      const Endpoint pub = rig.open_udp({client, port}, {kRemote1, 5004});
+      CHECK(pub.port % 2 == port % 2);
+    }
+  }
+}
+
 TEST_CASE("NAT: a client at its session limit (RFC 6888 REQ-4)", "[nat]") {
   NatParams p = endpoint_independent();
   p.max_sessions = 5;

@@ -236,6 +236,31 @@ TEST_CASE("PortBlocks: put_port frees exactly the port of its protocol and block
   CHECK(pb.ports_in_use(other) == 0);
 }
 
+TEST_CASE("PortBlocks: port parity is kept while the block has a port of that parity",
+          "[port_blocks]") {
+  PortBlocks pb(pool_of(1, 1024, 16), 0, 1);
+  const uint32_t b = pb.allocate(9, kNoAddress, 0);
+  REQUIRE(pb.first_port(b) == 1024);
+  // Eight even ports (1024, 1026, ... 1038) from any starting offset.
+  std::set<uint16_t> even;
+  for (uint32_t r = 0; r < 8; r++) {
+    const uint16_t port = pb.take_port(b, L4Proto::udp, r * 5 + 1, 0);
+    CHECK(port % 2 == 0);
+    even.insert(port);
+  }
+  CHECK(even.size() == 8);
+  // No even port left: an odd one rather than none.
+  const uint16_t odd = pb.take_port(b, L4Proto::udp, 3, 0);
+  CHECK(odd % 2 == 1);
+  // Odd asked for, odd given, in a block that starts on an odd port too.
+  PortBlocks odd_start(pool_of(1, 1025, 16), 0, 1);
+  const uint32_t c = odd_start.allocate(9, kNoAddress, 0);
+  REQUIRE(odd_start.first_port(c) == 1025);
+  for (uint32_t r = 0; r < 8; r++)
+    CHECK(odd_start.take_port(c, L4Proto::udp, r, 1) % 2 == 1);
+  CHECK(odd_start.take_port(c, L4Proto::udp, 0, 1) % 2 == 0);
+}
+
 TEST_CASE("PortBlocks: paired pooling stays on the client's address, then falls back",
           "[port_blocks]") {
   // 3 addresses, 4 blocks of 16128 each, two workers: 2 blocks per address each.
