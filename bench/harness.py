@@ -267,9 +267,10 @@ def eal_common(prefix, memory_mb):
 
 def sluice_config(run, transport, prefix, scenario, cores, workers):
     p_in, p_out = transport.dut_ports()
+    # Room for every set the run opens; the capacity phase then fills it.
     sessions = max(scenario["capacity_sessions"],
-                   int(1.5 * (sum(scenario["steps"]) + 64 * scenario["cps_clients"] *
-                              scenario["per_client"] * (scenario["cps_steps"] + 1))))
+                   int(1.5 * (sum(scenario["steps"]) + scenario["cps_clients"] *
+                              scenario["per_client"] * (scenario["cps_steps"] + 2))))
     memory = max(512, sessions * 600 // 1048576 + 256)
     conf = f"""# written by bench/harness.py
 [eal]
@@ -327,7 +328,7 @@ class Dut:
         self.capacity = None
         ns = transport.ns_dut
         if kind == "sluice":
-            cores = ([dut_cpus[0]] + dut_cpus) if len(dut_cpus) == 1 else dut_cpus
+            cores = dut_lcores(dut_cpus)
             workers = len(cores) - 1
             conf, self.capacity = sluice_config(run, transport, self.prefix, scenario, cores,
                                                 workers)
@@ -337,10 +338,11 @@ class Dut:
             p_in, p_out = transport.dut_ports()
             devs = (["-a", p_in, "-a", p_out] if transport.kind == "nic"
                     else ["--no-pci", "--vdev", p_in, "--vdev", p_out])
-            lcores = [dut_cpus[0]] + dut_cpus if len(dut_cpus) == 1 else dut_cpus
+            lcores = dut_lcores(dut_cpus)
             cmd = (["dpdk-testpmd", "--lcores", ",".join(f"{i}@{c}" for i, c in enumerate(lcores))]
                    + eal_common(self.prefix, 512) + devs +
                    ["--", "-i", "--forward-mode=io", f"--nb-cores={len(lcores) - 1}",
+                    f"--rxq={len(lcores) - 1}", f"--txq={len(lcores) - 1}",
                     "--total-num-mbufs=16384", "--auto-start"])
             self.p = run.spawn(cmd, f"testpmd-{transport.kind}", ns=ns, stdin=subprocess.PIPE)
         elif kind == "kernel":
@@ -432,6 +434,21 @@ def difference(after, before):
     return after
 
 
+def dut_lcores(dut_cpus):
+    """The DUT's lcores: a control (or main) lcore, then one per worker."""
+    return [dut_cpus[0]] + dut_cpus if len(dut_cpus) == 1 else dut_cpus
+
+
+def dut_tx_queues(kind, dut_cpus):
+    """TX queues the DUT opens per port: a memif server must poll exactly the
+    rings its client made (one more reads the first ring twice)."""
+    if kind == "sluice":
+        return len(dut_lcores(dut_cpus))  # one per worker and the control thread's
+    if kind == "testpmd":
+        return len(dut_lcores(dut_cpus)) - 1  # one per forwarding core
+    return 1
+
+
 def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
     """Everything measured on one DUT; a dict for the report."""
     log = run.log
@@ -441,7 +458,7 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
     eal_ports, name_in, name_out = transport.gen_ports()
     gen = Pktgen(run, ["--lcores", f"0@{gen_cpu}"] + eal_common(prefix, 512) + eal_ports,
                  ["--inside", name_in, "--outside", name_out, "--dut-inside-mac", DUT_IN_MAC,
-                  "--dut-outside-mac", DUT_OUT_MAC, "--rx-queues", str(len(dut_cpus) + 1)],
+                  "--dut-outside-mac", DUT_OUT_MAC, "--rx-queues", str(dut_tx_queues(kind, dut_cpus))],
                  ns=transport.ns_gen)
     dut = None
     try:
@@ -467,7 +484,7 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
             per = scenario["per_client"]
             n_clients = -(-sessions // per)
             log(f"  {sessions:,} sessions: opening ({n_clients} clients x {per})")
-            o = method.open_set(gen, clients, n_clients, per, "udp", 200000, 3)
+            o = method.open_set(gen, clients, n_clients, per, "udp", 50000, 1.0, 5)
             step = {"sessions": n_clients * per, "established": o["established"], "sizes": []}
             if o["failed"]:
                 log(f"  {o['failed']} sessions not established")

@@ -18,9 +18,11 @@
 // It reads one command per line on stdin and answers each with one line of
 // JSON on stdout (bench/harness.py drives it):
 //   link [seconds=S]                 wait until both ports' links are up
-//   open proto=udp|tcp first=F clients=N per=M rate=R [timeout=S]
+//   open proto=udp|tcp first=F clients=N per=M rate=R [timeout=S] [retries=K]
 //                                    make the session set and open every
-//                                    session at R per second: established,
+//                                    session at R per second, those not
+//                                    answered within S tried K times more:
+//                                    established (first_try: at once),
 //                                    failed, seconds to the last one
 //   trial load=L seconds=T [size=64|imix|1518] [drain=S]
 //                                    L frames/s in all (L/2 up on the set's
@@ -109,6 +111,7 @@ struct PhaseStats {
   uint64_t foreign = 0;  // frames of no session of the set, or not TCP/UDP
   uint64_t ignored = 0;  // segments the responder does not answer (ACK, RST)
   uint64_t no_mbuf = 0;  // frames not sent for want of a buffer
+  uint64_t stale = 0;    // data frames of an earlier phase, arrived late (not counted)
   uint64_t last_event = 0;
   LatencyHistogram up, down;
 };
@@ -158,12 +161,27 @@ class Generator {
       sessions_[id].state = State::opening;
       return handshake(id, RTE_TCP_SYN_FLAG, now);
     });
-    const uint64_t sent_at = rte_rdtsc();
+    uint64_t sent_at = rte_rdtsc();
+    const double send_seconds = elapsed(start, sent_at);
     wait([&] { return stats_.established == set_.size(); }, sent_at + seconds(timeout));
+    const uint64_t first_try = stats_.established;
+    // Sessions whose first frame or answer was lost are tried again (the
+    // same frame: to the device it is a retransmission).
+    unsigned retries = static_cast<unsigned>(std::min(number(a, "retries", 0), 10.0));
+    for (; retries > 0 && stats_.established < set_.size(); retries--) {
+      std::vector<uint32_t> again;
+      for (uint32_t id = 0; id < set_.size(); id++) {
+        if (sessions_[id].state == State::opening) again.push_back(id);
+      }
+      paced(rate, again.size(),
+            [&](uint32_t k, uint64_t now) { return handshake(again[k], RTE_TCP_SYN_FLAG, now); });
+      sent_at = rte_rdtsc();
+      wait([&] { return stats_.established == set_.size(); }, sent_at + seconds(timeout));
+    }
     return fmt::format(
-        "{{\"offered\": {}, \"established\": {}, \"failed\": {}, \"send_seconds\": {:.6f}, "
-        "\"seconds\": {:.6f}, {}}}",
-        set_.size(), stats_.established, set_.size() - stats_.established, elapsed(start, sent_at),
+        "{{\"offered\": {}, \"established\": {}, \"failed\": {}, \"first_try\": {}, "
+        "\"send_seconds\": {:.6f}, \"seconds\": {:.6f}, {}}}",
+        set_.size(), stats_.established, set_.size() - stats_.established, first_try, send_seconds,
         elapsed(start, std::max(stats_.last_event, sent_at)), phase_json());
   }
 
@@ -247,6 +265,7 @@ class Generator {
       poll(rte_rdtsc());
     stats_ = PhaseStats{};
     wire_bytes_ = 0;
+    phase_++;
   }
 
   // Calls make(i, now) for i < count, `rate` times a second, polling both
@@ -292,7 +311,7 @@ class Generator {
             SessionSet::server_ip(id), SessionSet::server_port(id), 64, 0, 0, 0);
       Headers h;
       parse(m, &h);
-      stamp(h, s.up_sent++, now);
+      stamp(h, s.up_sent++, now, phase_);
       stats_.tx_up++;
       return m;
     }
@@ -300,7 +319,7 @@ class Generator {
           SessionSet::server_ip(id), SessionSet::server_port(id), 64, flags, s.up_sent, 0);
     Headers h;
     parse(m, &h);
-    stamp(h, s.up_sent, now);
+    stamp(h, s.up_sent, now, phase_);
     return m;
   }
 
@@ -312,7 +331,7 @@ class Generator {
           RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, 0, 0);
     Headers h;
     parse(m, &h);
-    stamp(h, sessions_[id].up_sent++, now);
+    stamp(h, sessions_[id].up_sent++, now, phase_);
     stats_.tx_up++;
     wire_bytes_ += wire;
     return m;
@@ -344,9 +363,19 @@ class Generator {
     }
   }
 
-  void latency(const Headers& h, uint32_t* seq, LatencyHistogram& hist, uint64_t now) {
-    uint64_t sent = 0;
-    if (read_stamp(h, seq, &sent)) hist.add((now - sent) & kStampMask);
+  // The stamp of a data frame of this phase, its latency counted; false
+  // (counted) for a late frame of an earlier phase.
+  bool current(const Headers& h, Stamp* st, LatencyHistogram& hist, uint64_t now) {
+    if (!read_stamp(h, st)) {
+      st->seq = 0;
+      return true;
+    }
+    if (st->phase != phase_) {
+      stats_.stale++;
+      return false;
+    }
+    hist.add((now - st->tsc) & kStampMask);
+    return true;
   }
 
   // The internet side: answers a frame from the device's public side.
@@ -359,7 +388,6 @@ class Generator {
       rte_pktmbuf_free(m);
       return;
     }
-    uint32_t seq = 0;
     if (h.ip->next_proto_id == IPPROTO_TCP) {
       auto* tcp = reinterpret_cast<rte_tcp_hdr*>(h.l4);
       const uint8_t flags = tcp->tcp_flags;
@@ -374,17 +402,21 @@ class Generator {
         reverse(h, out_.addr);
         tcp->tcp_flags = (flags & (RTE_TCP_SYN_FLAG | RTE_TCP_FIN_FLAG)) | RTE_TCP_ACK_FLAG;
         tcp->recv_ack = rte_cpu_to_be_32(their + 1);
-        stamp(h, 0, now);
+        stamp(h, 0, now, phase_);
         out_.tx.push(m);
         return;
       }
       tcp->tcp_flags = RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG;
     }
-    latency(h, &seq, stats_.up, now);
+    Stamp st;
+    if (!current(h, &st, stats_.up, now)) {
+      rte_pktmbuf_free(m);
+      return;
+    }
     stats_.rx_up++;
-    count_order(seq, sessions_[id].up_expected, stats_.reordered_up);
+    count_order(st.seq, sessions_[id].up_expected, stats_.reordered_up);
     reverse(h, out_.addr);
-    stamp(h, seq, now);
+    stamp(h, st.seq, now, phase_);
     stats_.tx_down++;
     out_.tx.push(m);
   }
@@ -418,18 +450,19 @@ class Generator {
       reverse(h, in_.addr);
       tcp->tcp_flags = RTE_TCP_ACK_FLAG;
       tcp->recv_ack = rte_cpu_to_be_32(their + 1);
-      stamp(h, s.up_sent + 1, now);
+      stamp(h, s.up_sent + 1, now, phase_);
       in_.tx.push(m);
       return;
     }
-    uint32_t seq = 0;
-    latency(h, &seq, stats_.down, now);
-    stats_.rx_down++;
-    count_order(seq, s.down_expected, stats_.reordered_down);
-    if (s.state == State::opening) {
+    if (s.state == State::opening) {  // a UDP session's first answer
       s.state = State::established;
       stats_.established++;
       stats_.last_event = now;
+    }
+    Stamp st;
+    if (current(h, &st, stats_.down, now)) {
+      stats_.rx_down++;
+      count_order(st.seq, s.down_expected, stats_.reordered_down);
     }
     rte_pktmbuf_free(m);
   }
@@ -448,9 +481,9 @@ class Generator {
     return fmt::format(
         "\"tx_up\": {}, \"rx_up\": {}, \"tx_down\": {}, \"rx_down\": {}, \"reordered_up\": {}, "
         "\"reordered_down\": {}, \"foreign\": {}, \"ignored\": {}, \"no_mbuf\": {}, "
-        "\"latency_up_ns\": {}, \"latency_down_ns\": {}",
+        "\"stale\": {}, \"latency_up_ns\": {}, \"latency_down_ns\": {}",
         s.tx_up, s.rx_up, s.tx_down, s.rx_down, s.reordered_up, s.reordered_down, s.foreign,
-        s.ignored, s.no_mbuf, latency_json(s.up), latency_json(s.down));
+        s.ignored, s.no_mbuf, s.stale, latency_json(s.up), latency_json(s.down));
   }
 
   Side in_, out_;
@@ -460,6 +493,7 @@ class Generator {
   std::vector<Session> sessions_;
   PhaseStats stats_;
   uint64_t wire_bytes_ = 0;
+  uint8_t phase_ = 0;  // stamped in data frames: late frames of earlier phases are told apart
 };
 
 bool start_port(const std::string& name, const std::string& dut_mac, uint16_t rx_queues,

@@ -13,11 +13,12 @@
 // by destination address and port (the server). No table, no hash.
 //
 // Stamp: every data frame carries a per-session sequence number (UDP: the
-// first 4 payload bytes; TCP: the header's sequence number) and the low 48
-// bits of the TSC when it was sent (UDP: the next 6 bytes; TCP: the first 6
-// payload bytes), so a 64-byte TCP frame still has room for it. Latency is
-// one-way through the device under test, measured by the one process that
-// sends and receives with one TSC.
+// first 4 payload bytes; TCP: the header's sequence number), the low 40 bits
+// of the TSC when it was sent and the number of the phase (trial) that sent
+// it (UDP: the next 6 bytes; TCP: the first 6 payload bytes), so a 64-byte
+// TCP frame still has room for it. Latency is one-way through the device
+// under test, measured by the one process that sends and receives with one
+// TSC; a frame of an earlier phase that arrives late is counted apart.
 #pragma once
 
 #include <rte_byteorder.h>
@@ -43,7 +44,7 @@ inline constexpr uint32_t kMaxSessions = ((1u << 17) - 2) * kServersPerAddress;
 inline constexpr uint16_t kClientPortBase = 1024;
 inline constexpr uint16_t kServerPortBase = 5000;
 inline constexpr uint16_t kMaxPerClient = 65535 - kClientPortBase;
-inline constexpr uint64_t kStampMask = (uint64_t{1} << 48) - 1;
+inline constexpr uint64_t kStampMask = (uint64_t{1} << 40) - 1;
 
 struct SessionSet {
   uint32_t first = 0;  // client index of the first client
@@ -178,9 +179,15 @@ inline void build(rte_mbuf* m, const Addressing& a, uint8_t proto, uint32_t src,
   }
 }
 
-// Sets the sequence number and TSC stamp of a data frame and completes its
+struct Stamp {
+  uint32_t seq;
+  uint64_t tsc;  // low 40 bits
+  uint8_t phase;
+};
+
+// Sets the sequence number and stamp of a data frame and completes its
 // transport checksum (any frame: handshake segments too, with no stamp).
-inline void stamp(const Headers& h, uint32_t seq, uint64_t tsc) noexcept {
+inline void stamp(const Headers& h, uint32_t seq, uint64_t tsc, uint8_t phase) noexcept {
   uint8_t* ts = h.payload;
   if (h.ip->next_proto_id == IPPROTO_UDP) {
     std::memcpy(h.payload, &seq, sizeof seq);
@@ -190,7 +197,10 @@ inline void stamp(const Headers& h, uint32_t seq, uint64_t tsc) noexcept {
     reinterpret_cast<rte_tcp_hdr*>(h.l4)->sent_seq = rte_cpu_to_be_32(seq);
   }
   const size_t room = h.payload_len - static_cast<size_t>(ts - h.payload);
-  if (h.payload_len >= 6 && room >= 6) std::memcpy(ts, &tsc, 6);
+  if (h.payload_len >= 6 && room >= 6) {
+    std::memcpy(ts, &tsc, 5);
+    ts[5] = phase;
+  }
   if (h.ip->next_proto_id == IPPROTO_TCP) {
     auto* tcp = reinterpret_cast<rte_tcp_hdr*>(h.l4);
     tcp->cksum = 0;
@@ -198,20 +208,20 @@ inline void stamp(const Headers& h, uint32_t seq, uint64_t tsc) noexcept {
   }
 }
 
-// The sequence number and stamp of a received data frame; false when it has
-// no room for them.
-inline bool read_stamp(const Headers& h, uint32_t* seq, uint64_t* tsc) noexcept {
+// The stamp of a received data frame; false when it has no room for one.
+inline bool read_stamp(const Headers& h, Stamp* s) noexcept {
   const uint8_t* ts = h.payload;
   if (h.ip->next_proto_id == IPPROTO_UDP) {
     if (h.payload_len < 10) return false;
-    std::memcpy(seq, h.payload, sizeof *seq);
-    ts += sizeof *seq;
+    std::memcpy(&s->seq, h.payload, sizeof s->seq);
+    ts += sizeof s->seq;
   } else {
     if (h.payload_len < 6) return false;
-    *seq = rte_be_to_cpu_32(reinterpret_cast<const rte_tcp_hdr*>(h.l4)->sent_seq);
+    s->seq = rte_be_to_cpu_32(reinterpret_cast<const rte_tcp_hdr*>(h.l4)->sent_seq);
   }
-  *tsc = 0;
-  std::memcpy(tsc, ts, 6);
+  s->tsc = 0;
+  std::memcpy(&s->tsc, ts, 5);
+  s->phase = ts[5];
   return true;
 }
 
