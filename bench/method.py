@@ -51,7 +51,8 @@ class Trials:
         sent = r["tx_up"] + r["tx_down"]
         received = r["rx_up"] + r["rx_down"]
         r["loss"] = (sent - received) / sent if sent else 1.0
-        # What was offered: up at the rate it was sent, down what came up.
+        # What was offered: up at the rate it was sent (in the trial's time:
+        # a generator slower than the load sent less), down what came up.
         r["offered"] = 2 * r["tx_up"] / r["seconds"] if r["seconds"] > 0 else 0
         r["forwarded"] = received / r["seconds"] if r["seconds"] > 0 else 0
         r["generator_limited"] = r["offered"] < 0.97 * load

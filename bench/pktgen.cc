@@ -223,13 +223,16 @@ class Generator {
     const auto frames = static_cast<uint64_t>(load / 2 * secs);
     uint32_t next = 0;
     size_t k = 0;
-    paced(load / 2, frames, [&](uint32_t, uint64_t now) {
-      const uint32_t id = next;
-      next = next + 1 == set_.size() ? 0 : next + 1;
-      const uint16_t wire = sizes[k];
-      k = k + 1 == sizes.size() ? 0 : k + 1;
-      return data(id, wire, now);
-    });
+    paced(
+        load / 2, frames,
+        [&](uint32_t, uint64_t now) {
+          const uint32_t id = next;
+          next = next + 1 == set_.size() ? 0 : next + 1;
+          const uint16_t wire = sizes[k];
+          k = k + 1 == sizes.size() ? 0 : k + 1;
+          return data(id, wire, now);
+        },
+        secs);  // a generator slower than the load sends less, in time
     const uint64_t sent_at = rte_rdtsc();
     wait([] { return false; }, sent_at + seconds(number(a, "drain", 0.5)));
     return fmt::format(
@@ -269,11 +272,12 @@ class Generator {
   }
 
   // Calls make(i, now) for i < count, `rate` times a second, polling both
-  // ports in between; make returns the frame to send up (or null).
+  // ports in between, for `limit` seconds at most; make returns the frame to
+  // send up (or null).
   template <class Make>
-  void paced(double rate, uint64_t count, Make make) {
+  void paced(double rate, uint64_t count, Make make, double limit = kMaxPhaseSeconds) {
     const uint64_t start = rte_rdtsc();
-    const uint64_t end = start + seconds(kMaxPhaseSeconds);
+    const uint64_t end = start + seconds(std::min(limit, kMaxPhaseSeconds));
     const double per_cycle = rate / static_cast<double>(hz_);
     uint64_t sent = 0;
     while (sent < count) {
