@@ -268,7 +268,7 @@ def eal_common(prefix, memory_mb):
 def sluice_config(run, transport, prefix, scenario, cores, workers):
     p_in, p_out = transport.dut_ports()
     # Room for every set the run opens; the capacity phase then fills it.
-    sessions = max(scenario["capacity_sessions"],
+    sessions = max(65536, scenario["capacity_sessions"],
                    int(1.5 * (sum(scenario["steps"]) + scenario["cps_clients"] *
                               scenario["per_client"] * (scenario["cps_steps"] + 2))))
     memory = max(512, sessions * 600 // 1048576 + 256)
@@ -512,7 +512,9 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
         res["connections"] = method.connection_rates(
             gen, clients, scenario["cps_clients"], scenario["per_client"], scenario["cps_max"],
             scenario["cps_steps"], log)
-        if kind == "sluice" and scenario["capacity_sessions"]:
+        # Over veth, af_packet loses more first frames at the fill rate than
+        # three retries recover: the table capacity is measured elsewhere.
+        if kind == "sluice" and scenario["capacity_sessions"] and transport.kind != "veth":
             log("  connection table capacity")
             res["table"] = method.table_capacity(
                 gen, clients, scenario["per_client"], 256, 100000, 2 * dut.capacity, log)
