@@ -1,0 +1,191 @@
+"""The measurement methods of the harness, on a running sluice-pktgen.
+
+Throughput (RFC 2544 26.1, CSIT MLRsearch style): trials of fixed length at
+an offered load, bidirectional (the load is frames per second in all: half
+sent up by the clients, the other half the responder's answers). A trial
+passes a criterion when its loss ratio, (sent - received) / sent over both
+directions, is at most the criterion's: 0 for NDR (no drop rate), 0.5 % for
+PDR (partial drop rate). The search starts with one trial at the largest
+load asked for (the generator sends what it can), whose forwarding rate is
+the first candidate, then halves the interval between the highest load that
+passed and the lowest that failed, reusing every trial already made, until
+the interval is within `precision` of its top or the trials run out. The
+result is the highest load that passed. A trial the generator could not
+offer at its load (its own CPU) counts at the load it did offer.
+
+Latency: trials at fractions of the NDR (or of the PDR where the NDR is 0),
+one-way per direction, percentiles from the generator's histograms.
+
+RFC 9693 stateful metrics: connection establishment rate (the highest rate
+of new TCP connections, real three-way handshakes, at which every
+connection of a trial is established), connection tear-down rate (the same
+for FIN/FIN-ACK/ACK closes of those connections) and the connection table
+capacity (UDP sessions opened set after set until the device refuses some).
+"""
+
+import statistics
+
+
+def summary(values):
+    """Median, min and max of repeated figures."""
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "values": values}
+
+
+class Trials:
+    """Runs trials on one generator and one session set, keeping them all."""
+
+    def __init__(self, gen, seconds, size, log):
+        self.gen = gen
+        self.seconds = seconds
+        self.size = size
+        self.log = log
+        self.all = []
+
+    def run(self, load, seconds=None):
+        secs = seconds or self.seconds
+        r = self.gen.cmd(f"trial load={load:.0f} seconds={secs} size={self.size} drain=0.3",
+                         timeout=secs * 3 + 30)
+        sent = r["tx_up"] + r["tx_down"]
+        received = r["rx_up"] + r["rx_down"]
+        r["loss"] = (sent - received) / sent if sent else 1.0
+        # What was offered: up at the rate it was sent (in the trial's time:
+        # a generator slower than the load sent less), down what came up.
+        r["offered"] = 2 * r["tx_up"] / r["seconds"] if r["seconds"] > 0 else 0
+        r["forwarded"] = received / r["seconds"] if r["seconds"] > 0 else 0
+        r["generator_limited"] = r["offered"] < 0.97 * load
+        self.all.append(r)
+        self.log(f"    trial {load:>12,.0f}/s offered {r['offered']:>12,.0f}/s "
+                 f"loss {100 * r['loss']:7.3f} %")
+        return r
+
+    def search(self, max_load, threshold, precision, steps):
+        """The highest offered load whose loss is at most threshold."""
+        def known():
+            passed = [t["offered"] for t in self.all if t["loss"] <= threshold]
+            failed = [t["offered"] for t in self.all if t["loss"] > threshold]
+            lo = max(passed, default=0.0)
+            hi = min([f for f in failed if f > lo], default=None)
+            return lo, hi
+
+        if not self.all:
+            self.run(max_load)
+        for _ in range(steps):
+            lo, hi = known()
+            if hi is None:
+                break  # everything up to what the generator offers passed
+            if hi - lo <= precision * hi:
+                break
+            first = self.all[0]
+            candidate = first["forwarded"] * (1 - threshold)
+            load = candidate if lo < candidate < hi and len(self.all) == 1 else (lo + hi) / 2
+            self.run(load)
+        return known()[0]
+
+
+def throughput(gen, max_load, seconds, size, repeats, precision, steps, log):
+    """NDR and PDR, each searched `repeats` times; each search starts afresh."""
+    ndr, pdr, trials = [], [], []
+    for k in range(repeats):
+        t = Trials(gen, seconds, size, log)
+        log(f"  search {k + 1}/{repeats}: PDR")
+        pdr.append(t.search(max_load, 0.005, precision, steps))
+        log(f"  search {k + 1}/{repeats}: NDR")
+        ndr.append(t.search(max_load, 0.0, precision, steps))
+        trials.extend(t.all)
+    return {"ndr": summary(ndr), "pdr": summary(pdr), "generator_max": max(
+        t["offered"] for t in trials), "trials": trials}
+
+
+def latency(gen, base_load, fractions, seconds, size, repeats, log):
+    """Percentiles at fractions of base_load: the median of `repeats` trials each."""
+    out = []
+    for f in fractions:
+        t = Trials(gen, seconds, size, log)
+        runs = [t.run(max(base_load * f, 1000)) for _ in range(repeats)]
+        row = {"fraction": f, "load": base_load * f}
+        for way in ("up", "down"):
+            for q in ("p50", "p90", "p99", "p99_9", "max"):
+                row[f"{way}_{q}"] = summary([r[f"latency_{way}_ns"][q] for r in runs])
+        row["loss"] = summary([r["loss"] for r in runs])
+        out.append(row)
+    return out
+
+
+class Clients:
+    """Hands out fresh client addresses, so every set is new to the device."""
+
+    def __init__(self, first=0):
+        self.next = first
+        self.established = 0  # sessions established in every set, in all
+
+    def take(self, n):
+        first = self.next
+        self.next += n
+        return first
+
+
+def open_set(gen, clients, n_clients, per_client, proto, rate, timeout=2.0, retries=0):
+    first = clients.take(n_clients)
+    o = gen.cmd(f"open proto={proto} first={first} clients={n_clients} per={per_client} "
+                f"rate={rate:.0f} timeout={timeout} retries={retries}", timeout=600)
+    clients.established += o["established"]
+    return o
+
+
+def connection_rates(gen, clients, n_clients, per_client, max_rate, steps, log):
+    """RFC 9693 connection establishment and tear-down rates (TCP)."""
+    trials = []
+
+    def attempt(rate):
+        o = open_set(gen, clients, n_clients, per_client, "tcp", rate)
+        c = gen.cmd(f"close rate={rate:.0f} timeout=2", timeout=600)
+        offered_rate = o["offered"] / o["send_seconds"] if o["send_seconds"] > 0 else 0
+        row = {"rate": rate, "offered_rate": offered_rate, "opened": o["established"],
+               "open_failed": o["failed"], "open_seconds": o["seconds"],
+               "closed": c.get("closed", 0), "close_failed": c.get("failed", 0),
+               "close_rate": (c["offered"] / c["send_seconds"]
+                              if c.get("send_seconds", 0) > 0 else 0)}
+        trials.append(row)
+        log(f"    {rate:>10,.0f} conn/s offered {offered_rate:>10,.0f}: established "
+            f"{o['established']}/{o['offered']}, closed {row['closed']}/{o['established']}")
+        return row
+
+    def best(key_failed, key_rate):
+        ok = [t[key_rate] for t in trials if t[key_failed] == 0]
+        return max(ok, default=0.0)
+
+    first = attempt(max_rate)
+    lo = first["offered_rate"] if first["open_failed"] == 0 else 0.0
+    hi = None if first["open_failed"] == 0 else first["offered_rate"]
+    if hi is not None:
+        # The first candidate: what was established in the time it took.
+        candidate = first["opened"] / max(first["open_seconds"], 1e-6)
+        for _ in range(steps):
+            load = candidate if lo < candidate < hi else (lo + hi) / 2
+            candidate = 0
+            r = attempt(load)
+            if r["open_failed"] == 0:
+                lo = max(lo, r["offered_rate"])
+            else:
+                hi = min(hi, r["offered_rate"])
+            if hi - lo <= 0.1 * hi:
+                break
+    return {"establishment_rate": best("open_failed", "offered_rate"),
+            "teardown_rate": best("close_failed", "close_rate"), "trials": trials}
+
+
+def table_capacity(gen, clients, per_client, set_clients, rate, limit, log):
+    """Opens UDP sets until some sessions are refused (no answer after three
+    tries more: a frame lost on a busy host gets through on a retry, a
+    refused session never does); the sessions established."""
+    total = 0
+    while total < limit:
+        o = open_set(gen, clients, set_clients, per_client, "udp", rate, 1.0, 3)
+        total += o["established"]
+        log(f"    capacity: {total:,} sessions established, {o['failed']} refused in the last set")
+        if o["failed"]:
+            return {"sessions": total, "refused": o["failed"], "reached": True}
+    return {"sessions": total, "refused": 0, "reached": False}
