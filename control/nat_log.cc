@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -74,13 +75,18 @@ NatLog::~NatLog() {
 int NatLog::open_file() {
   const int fd = open(options_.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd >= 0) {
-    const off_t end = lseek(fd, 0, SEEK_END);
-    segment_begin_ = written_end_ = end > 0 ? static_cast<uint64_t>(end) : 0;
+    struct stat st {};
+    regular_ = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    segment_begin_ = written_end_ = regular_ ? static_cast<uint64_t>(st.st_size) : 0;
   }
   return fd;
 }
 
 void NatLog::end_segment() {
+  if (!regular_) {
+    index_.clear();
+    return;
+  }
   const std::string error = index_.write(options_.path, fd_, segment_begin_, written_end_);
   segment_begin_ = written_end_;
   if (!error.empty() && !index_failed_) {

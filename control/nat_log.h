@@ -91,6 +91,7 @@ class NatLog {
   uint64_t segment_begin_ = 0;  // log offsets
   uint64_t written_end_ = 0;
   bool index_failed_ = false;  // reported; quiet until the next file
+  bool regular_ = false;       // a file (not /dev/...): indexed
   NatLogCounters counters_;
 };
 

@@ -154,45 +154,38 @@ std::string LogIndex::append(const std::string& path, int log_fd, uint64_t begin
   return error;
 }
 
-std::vector<LogIndexRecord> LogIndex::read(const std::string& log_path, int log_fd, ino_t inode,
-                                           std::vector<bool>* maybe, uint32_t public_ip,
-                                           uint16_t port) {
-  std::vector<LogIndexRecord> records;
-  maybe->clear();
-  const int fd = open(path_of(log_path, inode).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return records;
+LogIndex::Reader::Reader(const std::string& log_path, int log_fd, ino_t inode) {
+  fd_ = open(path_of(log_path, inode).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) return;
   struct stat st {};
   struct stat log_st {};
   Header stored{};
-  if (fstat(fd, &st) != 0 || fstat(log_fd, &log_st) != 0 ||
-      !read_exact(fd, &stored, sizeof(stored), 0) || !same_log(stored, header_for(log_fd))) {
-    close(fd);
-    return records;
+  if (fstat(fd_, &st) != 0 || fstat(log_fd, &log_st) != 0 ||
+      static_cast<uint64_t>(st.st_size) < sizeof(Header) ||
+      !read_exact(fd_, &stored, sizeof(stored), 0) || !same_log(stored, header_for(log_fd))) {
+    return;
   }
-  const auto log_size = static_cast<uint64_t>(log_st.st_size);
-  const uint64_t count = (static_cast<uint64_t>(st.st_size) - sizeof(Header)) / kRecord;
-  uint64_t previous_end = 0;
-  for (uint64_t i = 0; i < count; i++) {
-    const uint64_t at = sizeof(Header) + i * kRecord;
-    LogIndexRecord r;
-    bool hit = true;
-    if (!read_exact(fd, &r, kRecordHead, at) || r.begin < previous_end || r.end <= r.begin ||
-        r.end > log_size) {
-      records.clear();  // not this file's: no index rather than a wrong one
-      maybe->clear();
-      break;
-    }
-    each_bit(public_ip, port, [&](uint32_t bit) {
-      uint8_t byte = 0;
-      if (!hit) return;
-      hit = read_exact(fd, &byte, 1, at + kRecordHead + bit / 8) && (byte >> (bit % 8) & 1) != 0;
-    });
-    records.push_back(r);
-    maybe->push_back(hit);
-    previous_end = r.end;
-  }
-  close(fd);
-  return records;
+  log_size_ = static_cast<uint64_t>(log_st.st_size);
+  count_ = (static_cast<uint64_t>(st.st_size) - sizeof(Header)) / kRecord;
+}
+
+LogIndex::Reader::~Reader() {
+  if (fd_ >= 0) close(fd_);
+}
+
+bool LogIndex::Reader::record(uint64_t i, LogIndexRecord* r) const {
+  return i < count_ && read_exact(fd_, r, kRecordHead, sizeof(Header) + i * kRecord) &&
+         r->begin < r->end && r->end <= log_size_;
+}
+
+bool LogIndex::Reader::may_hold(uint64_t i, uint32_t public_ip, uint16_t port) const {
+  const uint64_t bloom = sizeof(Header) + i * kRecord + kRecordHead;
+  bool hit = true;
+  each_bit(public_ip, port, [&](uint32_t bit) {
+    uint8_t byte = 0;
+    hit = hit && read_exact(fd_, &byte, 1, bloom + bit / 8) && (byte >> (bit % 8) & 1) != 0;
+  });
+  return hit;
 }
 
 void LogIndex::remove_stale_indexes(const std::string& log_path) {

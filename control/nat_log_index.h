@@ -54,13 +54,29 @@ class LogIndex {
   // a new segment. Returns "" or what went wrong (the log is not affected).
   std::string write(const std::string& log_path, int log_fd, uint64_t begin, uint64_t end);
 
-  // Reader side: the records of the index of a file of the log at log_path
-  // (the current file or a rotated one, open as log_fd, of that inode), in
-  // file order, and whether each may hold a line of (public_ip, port);
-  // empty when there is no valid index.
-  static std::vector<LogIndexRecord> read(const std::string& log_path, int log_fd, ino_t inode,
-                                          std::vector<bool>* maybe, uint32_t public_ip,
-                                          uint16_t port);
+  // Reader side: the index of a file of the log at log_path (the current
+  // file or a rotated one, open as log_fd, of that inode). Records are read
+  // when asked for, newest first, so a search that ends early reads little.
+  class Reader {
+   public:
+    Reader(const std::string& log_path, int log_fd, ino_t inode);
+    ~Reader();
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+
+    // Records in the file (0: no valid index).
+    uint64_t count() const noexcept { return count_; }
+    // Record i, or false when it cannot be read or does not fit the log
+    // (the index is then not to be trusted from there down).
+    bool record(uint64_t i, LogIndexRecord* r) const;
+    // Whether segment i may hold a line of (public_ip, port).
+    bool may_hold(uint64_t i, uint32_t public_ip, uint16_t port) const;
+
+   private:
+    int fd_ = -1;
+    uint64_t count_ = 0;
+    uint64_t log_size_ = 0;
+  };
 
   // Removes the index files under PATH.idx whose log file (one of PATH,
   // PATH.N, PATH-DATE...) no longer exists under that inode.

@@ -584,31 +584,39 @@ TraceResult trace(const std::string& log_path, const TraceQuery& q) {
       // Lines a little after lo may come before one just before it.
       uint64_t end = p.seek(lo + kSlackMs);
       // The index's segments that cannot hold a line of the port are
-      // skipped; what it does not cover is read.
-      std::vector<bool> maybe;
-      const std::vector<LogIndexRecord> index =
-          LogIndex::read(log_path, p.fd(), f.inode, &maybe, q.public_ip, q.port);
-      size_t k = index.size();
+      // skipped; what it does not cover is read (all that is left, from a
+      // record that does not fit: segments only go down, within the log).
+      const LogIndex::Reader index(log_path, p.fd(), f.inode);
+      uint64_t k = index.count();
+      uint64_t above = std::numeric_limits<uint64_t>::max();  // the last record's begin
+      LogIndexRecord r;
       while (end > 0) {
-        while (k > 0 && index[k - 1].begin >= end)
+        // The newest record that begins below end (those above are passed).
+        bool valid = false;
+        while (k > 0) {
+          valid = index.record(k - 1, &r) && r.end <= above;
+          if (!valid || r.begin < end) break;
+          above = r.begin;
           k--;
-        if (k == 0) {
+          valid = false;
+        }
+        if (!valid) {
           p.backward(0, end, chunk_fn);
           break;
         }
-        const LogIndexRecord& r = index[k - 1];
         if (r.end < end) {
           if (!p.backward(r.end, end, chunk_fn)) break;
           end = r.end;
           continue;
         }
-        if (maybe[k - 1]) {
+        if (index.may_hold(k - 1, q.public_ip, q.port)) {
           if (!p.backward(r.begin, end, chunk_fn)) break;
         } else if (r.first_ms < horizon) {
           horizon_hit = true;
           break;
         }
-        end = r.begin;
+        end = above = r.begin;
+        k--;
       }
     }
     if (!more) break;

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -268,6 +269,12 @@ std::string temp_path(const char* what) {
   return std::string("/tmp/sluice-unit-") + std::to_string(getpid()) + "-" + what;
 }
 
+// A log and the trace index NatLog keeps beside it (PATH.idx).
+void remove_log(const std::string& path) {
+  std::remove(path.c_str());
+  std::filesystem::remove_all(path + ".idx");
+}
+
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> v;
@@ -280,7 +287,7 @@ std::vector<std::string> lines_of(const std::string& path) {
 
 TEST_CASE("NAT log: one short line per session and block event", "[export][log]") {
   const std::string path = temp_path("natlog");
-  std::remove(path.c_str());
+  remove_log(path);
   {
     NatLogOptions o;
     o.path = path;
@@ -307,7 +314,7 @@ TEST_CASE("NAT log: one short line per session and block event", "[export][log]"
   CHECK(lines[3] == "2023-11-14T22:13:20.000Z;B-;-;10.16.1.10;-;198.51.100.7;40192-40319");
   for (const std::string& l : lines)
     CHECK(l.size() < 80);
-  std::remove(path.c_str());
+  remove_log(path);
 
   NatLogOptions o;
   o.path = path;
@@ -320,14 +327,14 @@ TEST_CASE("NAT log: one short line per session and block event", "[export][log]"
   }
   CHECK(lines_of(path) == std::vector<std::string>{"2023-11-14T22:13:25.000Z;S+;tcp;10.16.1.10;"
                                                    "5000;198.51.100.7;6000;203.0.113.1;443"});
-  std::remove(path.c_str());
+  remove_log(path);
 }
 
 TEST_CASE("NAT log: reopen after a rename loses no line; a failed write is counted",
           "[export][log]") {
   const std::string path = temp_path("rotate");
-  std::remove(path.c_str());
-  std::remove((path + ".1").c_str());
+  remove_log(path);
+  remove_log(path + ".1");
   NatLogOptions o;
   o.path = path;
   {
@@ -346,8 +353,8 @@ TEST_CASE("NAT log: reopen after a rename loses no line; a failed write is count
   CHECK(old_lines.size() == 2001);
   CHECK(new_lines.size() == 999);
   CHECK(new_lines.front().find(";2001;") != std::string::npos);
-  std::remove(path.c_str());
-  std::remove((path + ".1").c_str());
+  remove_log(path);
+  remove_log(path + ".1");
 
   o.path = "/dev/full";
   NatLog full(o);
@@ -418,7 +425,7 @@ struct ExportRig {
     o.wall_offset_ms = kOffset;
     if (with_log) {
       log_path = temp_path("exporter-log");
-      std::remove(log_path.c_str());
+      remove_log(log_path);
       o.log.path = log_path;
     }
     exporter = std::make_unique<Exporter>(o, std::vector<rte_ring*>{ring},
@@ -427,7 +434,7 @@ struct ExportRig {
   ~ExportRig() {
     exporter.reset();
     rte_ring_free(ring);
-    if (!log_path.empty()) std::remove(log_path.c_str());
+    if (!log_path.empty()) remove_log(log_path);
   }
   static unsigned serial() {
     static std::atomic<unsigned> n{0};
