@@ -42,6 +42,7 @@ int export_cmd(const char*, const char*, rte_tel_data* d) {
   const std::pair<const char*, uint64_t> values[] = {
       {"events_queued", t.queued},
       {"events_ring_full", t.ring_full},
+      {"refusals_suppressed", t.refusals_suppressed},
       {"events_exported", t.events},
       {"ipfix_messages", t.messages},
       {"ipfix_records", t.records},
@@ -242,6 +243,7 @@ ExportTotals Exporter::totals() const noexcept {
   for (const NatEvents* p : producers_) {
     t.queued += p->counters().queued.read();
     t.ring_full += p->counters().ring_full.read();
+    t.refusals_suppressed += p->counters().refusals_suppressed.read();
   }
   t.events = counters_.events.read();
   t.messages = counters_.messages.read();

@@ -70,8 +70,9 @@ struct alignas(64) ExporterCounters {
 
 // Every export counter, summed at one moment (telemetry, exit summary).
 struct ExportTotals {
-  uint64_t queued = 0;     // by the workers
-  uint64_t ring_full = 0;  // events lost: a worker's ring was full
+  uint64_t queued = 0;               // by the workers
+  uint64_t ring_full = 0;            // events lost: a worker's ring was full
+  uint64_t refusals_suppressed = 0;  // refusal events over the workers' rate limit
   uint64_t events = 0;
   uint64_t messages = 0;
   uint64_t records = 0;
