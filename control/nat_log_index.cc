@@ -102,7 +102,6 @@ void LogIndex::add(uint32_t public_ip, uint16_t port_lo, uint16_t port_hi, int64
              [&](uint32_t bit) { bloom_[bit / 8] |= static_cast<uint8_t>(1u << (bit % 8)); });
   }
   if (!any_ || ms < first_ms_) first_ms_ = ms;
-  if (!any_ || ms > last_ms_) last_ms_ = ms;
   any_ = true;
 }
 
@@ -144,7 +143,7 @@ std::string LogIndex::append(const std::string& path, int log_fd, uint64_t begin
   // A record cut short (a crash while writing it) is dropped.
   size = size - (size - sizeof(Header)) % kRecord;
   std::string error;
-  const LogIndexRecord record{begin, end, first_ms_, last_ms_};
+  const LogIndexRecord record{begin, end, first_ms_};
   if (size == 0 || ftruncate(fd, static_cast<off_t>(size)) != 0 ||
       lseek(fd, static_cast<off_t>(size), SEEK_SET) < 0 || !write_all(fd, &record, kRecordHead) ||
       !write_all(fd, bloom_.data(), bloom_.size())) {

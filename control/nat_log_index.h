@@ -3,8 +3,8 @@
 //
 // NatLog (nat_log.h) cuts its file into segments of about kSegmentBytes at
 // the end of a batch write (always a line boundary) and appends one record
-// per segment to PATH.idx/INODE: the segment's byte range, its first and
-// last line times, and a Bloom filter of the (public address, port) pairs
+// per segment to PATH.idx/INODE: the segment's byte range, its earliest
+// line time, and a Bloom filter of the (public address, port) pairs
 // its lines name (every port of a block line's range). The file is named by
 // the log's inode, so it follows the log when logrotate renames it; its
 // header keeps the log's first bytes, so an index of a reused inode or of
@@ -31,8 +31,7 @@ namespace sluice {
 struct LogIndexRecord {
   uint64_t begin = 0;  // byte range of the segment in the log
   uint64_t end = 0;
-  int64_t first_ms = 0;  // its lines' earliest and latest times
-  int64_t last_ms = 0;
+  int64_t first_ms = 0;  // its earliest line's time: where the lookback ends
 };
 
 class LogIndex {
@@ -88,7 +87,6 @@ class LogIndex {
   std::vector<uint8_t> bloom_ = std::vector<uint8_t>(kBloomBits / 8);
   bool any_ = false;
   int64_t first_ms_ = 0;
-  int64_t last_ms_ = 0;
 };
 
 }  // namespace sluice

@@ -19,9 +19,10 @@
 // finds the window, the backward reading skips the segments that the log's
 // index (nat_log_index.h) shows never name the address and port, and stops
 // as soon as the answer is known. So a port nobody used, or a protocol that
-// never used it, costs reading the index, not the lookback. A gzip file cannot be seeked, so it is
-// read through when it may hold the window or the lookback (logrotate's delaycompress keeps the
-// latest rotated file plain).
+// never used it, costs reading the index, not the lookback. A gzip file
+// cannot be seeked, so it is read through when it may hold the window or
+// the lookback (logrotate's delaycompress keeps the latest rotated file
+// plain).
 #pragma once
 
 #include <cstdint>
