@@ -9,7 +9,9 @@
 //     thread. The producer never loses an event: when the ring is full it
 //     sleeps (and counts the waits), so the rate measured is the most the
 //     exporter sustains with zero loss. Checked after: every event exported,
-//     every log line written, no record lost in sluice.
+//     every log line written, no record lost in sluice. Twice, in the same
+//     run: IPFIX messages sent one send() each (send_batch 1), then batched
+//     32 to a sendmmsg() (the default).
 //  2. a day of session lines: `sessions` sessions (2 lines each: 80 million
 //     lines by default) spread over 24 hours, each client's sessions on its
 //     own public address and port block, durations of UDP and TCP sessions
@@ -20,9 +22,10 @@
 //     over 1 to 6 stretches a day.
 //  4. trace: sluicectl trace's search (trace.h) for a session created near
 //     midday, at its creation plus 10 s, window 5 s, with and without the
-//     protocol given; and for a port that nobody used (the search reads back
-//     to its lookback, 1 day here: the worst case). Median of 5, page cache
-//     warm (the log was just written).
+//     protocol given; and for a port that nobody used (the worst case: the
+//     search must settle every protocol over the 1-day lookback, which the
+//     log's index, nat_log_index.h, makes a read of the index). Median of 5,
+//     page cache warm (the log was just written); the index's size.
 //
 // Usage: export_bench [--events N] [--sessions N] [--dir DIR] [--keep] [--json FILE]
 #include <rte_ring.h>
@@ -40,6 +43,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <queue>
 #include <random>
 #include <string>
@@ -109,7 +113,21 @@ NatEvent session_event(bool create, int64_t at, uint32_t client, uint16_t inside
   return e;
 }
 
+// The files of a directory (an index beside a log): their bytes; removed.
+uint64_t dir_size(const std::string& dir) {
+  uint64_t bytes = 0;
+  std::error_code none;
+  for (const auto& e : std::filesystem::directory_iterator(dir, none))
+    bytes += e.file_size();
+  return bytes;
+}
+void remove_dir(const std::string& dir) {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
 struct ExporterResult {
+  unsigned send_batch = 0;
   double seconds = 0;
   double events_per_s = 0;
   uint64_t waits = 0;
@@ -117,8 +135,9 @@ struct ExporterResult {
   uint64_t received_messages = 0;
 };
 
-ExporterResult bench_exporter(const Options& o) {
+ExporterResult bench_exporter(const Options& o, unsigned send_batch) {
   ExporterResult res;
+  res.send_batch = send_batch;
   rte_ring* ring = rte_ring_create_elem("bench_events", sizeof(NatEvent), 262144, SOCKET_ID_ANY,
                                         RING_F_SP_ENQ | RING_F_SC_DEQ);
   NatEvents producer(ring, false);
@@ -147,6 +166,7 @@ ExporterResult bench_exporter(const Options& o) {
   eo.log.path = o.dir + "/sluice-bench-exporter.log";
   std::remove(eo.log.path.c_str());
   eo.wall_offset_ms = kDayStart;
+  eo.send_batch = send_batch;
   {
     Exporter exporter(eo, {ring}, {&producer});
     exporter.start();
@@ -173,7 +193,10 @@ ExporterResult bench_exporter(const Options& o) {
   rte_ring_free(ring);
   res.events_per_s = static_cast<double>(o.events) / res.seconds;
   res.received_messages = received.load();
-  if (!o.keep) std::remove(eo.log.path.c_str());
+  if (!o.keep) {
+    std::remove(eo.log.path.c_str());
+    remove_dir(eo.log.path + ".idx");
+  }
   return res;
 }
 
@@ -344,17 +367,29 @@ int main(int argc, char** argv) {
   if (!benchmark::init_eal("export_bench", 256)) return 1;
 
   fmt::print("# NAT export and logging: a day of the reference deployment\n\n");
-  const ExporterResult ex = bench_exporter(o);
-  const ExportTotals& t = ex.totals;
-  const bool zero_loss = t.events == o.events && t.ring_full == 0 && t.records_lost == 0 &&
-                         t.log_lines == o.events && t.log_lines_lost == 0;
   fmt::print(
       "## Exporter thread\n\n{} events (session create / delete with its flow record) through "
-      "one ring: {:.2f} s, **{:.0f} events/s** with zero loss: {} (exported {}, log lines {}, "
-      "IPFIX records {} in {} messages, records lost {}; the producer waited on a full ring "
-      "{} times; the receiver got {} datagrams)\n\n",
-      o.events, ex.seconds, ex.events_per_s, zero_loss ? "yes" : "NO", t.events, t.log_lines,
-      t.records, t.messages, t.records_lost, ex.waits, ex.received_messages);
+      "one ring, IPFIX to 127.0.0.1 and the NAT log\n\n"
+      "| messages per system call | seconds | events/s | zero loss | IPFIX records | messages | "
+      "records lost | producer waits | datagrams received |\n"
+      "|---|---|---|---|---|---|---|---|---|\n",
+      o.events);
+  ExporterResult ex;
+  double unbatched_per_s = 0;
+  bool zero_loss = true;
+  for (const unsigned batch : {1u, 32u}) {
+    ex = bench_exporter(o, batch);
+    const ExportTotals& t = ex.totals;
+    const bool lossless = t.events == o.events && t.ring_full == 0 && t.records_lost == 0 &&
+                          t.log_lines == o.events && t.log_lines_lost == 0;
+    zero_loss = zero_loss && lossless;
+    if (batch == 1) unbatched_per_s = ex.events_per_s;
+    fmt::print("| {} ({}) | {:.2f} | **{:.0f}** | {} | {} | {} | {} | {} | {} |\n", batch,
+               batch == 1 ? "send" : "sendmmsg", ex.seconds, ex.events_per_s,
+               lossless ? "yes" : "NO", t.records, t.messages, t.records_lost, ex.waits,
+               ex.received_messages);
+  }
+  fmt::print("\n");
 
   const std::string sessions_log = o.dir + "/sluice-bench-day/nat.log";
   const std::string blocks_log = o.dir + "/sluice-bench-blocks/nat.log";
@@ -387,35 +422,53 @@ int main(int argc, char** argv) {
   bq.port = blocks.port;
   bq.time_ms = blocks.start_ms;
   const TraceTiming block_trace = time_trace(blocks_log, bq, blocks.client);
+  const uint64_t index_bytes = dir_size(sessions_log + ".idx");
+  // The same searches without the index: what they cost before it.
+  remove_dir(sessions_log + ".idx");
+  q.proto = 0;  // the index of the day's log is gone from here on
+  const TraceTiming any_scan = time_trace(sessions_log, q, day.client);
+  const TraceTiming none_scan = time_trace(sessions_log, unused, 0);
   fmt::print(
       "## Trace at midday (median of 5, page cache warm)\n\n"
-      "| log | query | time | read | answer |\n|---|---|---|---|---|\n"
+      "The session log's index: {} ({:.1f}% of the log).\n\n"
+      "| log | query | time | log read | answer |\n|---|---|---|---|---|\n"
       "| sessions | port in use, any protocol | {:.1f} ms | {} | {} |\n"
       "| sessions | port in use, --proto | {:.1f} ms | {} | {} |\n"
-      "| sessions | port never used (reads back the 1-day lookback) | {:.1f} ms | {} | {} |\n"
-      "| port blocks | port in a held block | {:.1f} ms | {} | {} |\n",
+      "| sessions | port never used (every protocol over the 1-day lookback) | {:.1f} ms | {} | "
+      "{} |\n"
+      "| port blocks | port in a held block | {:.1f} ms | {} | {} |\n"
+      "| sessions, no index | port in use, any protocol | {:.1f} ms | {} | {} |\n"
+      "| sessions, no index | port never used | {:.1f} ms | {} | {} |\n",
+      mib(index_bytes), 100.0 * static_cast<double>(index_bytes) / static_cast<double>(day.bytes),
       any.median_ms, mib(any.bytes_read), any.named ? "the client" : "WRONG", proto.median_ms,
       mib(proto.bytes_read), proto.named ? "the client" : "WRONG", none.median_ms,
       mib(none.bytes_read), none.holders == 0 ? "nobody" : "WRONG", block_trace.median_ms,
-      mib(block_trace.bytes_read), block_trace.named ? "the client" : "WRONG");
+      mib(block_trace.bytes_read), block_trace.named ? "the client" : "WRONG", any_scan.median_ms,
+      mib(any_scan.bytes_read), any_scan.named ? "the client" : "WRONG", none_scan.median_ms,
+      mib(none_scan.bytes_read), none_scan.holders == 0 ? "nobody" : "WRONG");
 
   if (!o.json.empty()) {
     FILE* f = std::fopen(o.json.c_str(), "w");
     if (f != nullptr) {
       fmt::print(f,
                  "{{\"exporter\": {{\"events\": {}, \"seconds\": {:.3f}, \"events_per_s\": {:.0f}, "
-                 "\"zero_loss\": {}}}, \"day\": {{\"lines\": {}, \"bytes\": {}, \"seconds\": "
+                 "\"events_per_s_unbatched\": {:.0f}, \"zero_loss\": {}}}, \"day\": {{\"lines\": "
+                 "{}, \"bytes\": {}, \"seconds\": "
                  "{:.2f}}}, \"blocks\": {{\"lines\": {}, \"bytes\": {}}}, \"trace_ms\": {{\"any\": "
-                 "{:.2f}, \"proto\": {:.2f}, \"unused\": {:.2f}, \"blocks\": {:.2f}}}}}\n",
-                 o.events, ex.seconds, ex.events_per_s, zero_loss, day.lines, day.bytes,
-                 day.seconds, blocks.lines, blocks.bytes, any.median_ms, proto.median_ms,
-                 none.median_ms, block_trace.median_ms);
+                 "{:.2f}, \"proto\": {:.2f}, \"unused\": {:.2f}, \"blocks\": {:.2f}, "
+                 "\"any_no_index\": {:.2f}, \"unused_no_index\": {:.2f}}}, \"index_bytes\": "
+                 "{}}}\n",
+                 o.events, ex.seconds, ex.events_per_s, unbatched_per_s, zero_loss, day.lines,
+                 day.bytes, day.seconds, blocks.lines, blocks.bytes, any.median_ms, proto.median_ms,
+                 none.median_ms, block_trace.median_ms, any_scan.median_ms, none_scan.median_ms,
+                 index_bytes);
       std::fclose(f);
     }
   }
   if (!o.keep) {
     std::remove(sessions_log.c_str());
     std::remove(blocks_log.c_str());
+    remove_dir(blocks_log + ".idx");
     rmdir((o.dir + "/sluice-bench-day").c_str());
     rmdir((o.dir + "/sluice-bench-blocks").c_str());
   }

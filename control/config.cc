@@ -184,6 +184,9 @@ const Option kOptions[] = {
    "creation event cannot be queued for export, rather than let it go unlogged"},
   {"export.ring", "262144", "NAT events each worker can queue for the exporter thread (power "
    "of 2; 64 bytes each)"},
+  {"export.refusal-rate", "100", "refused-session events (addresses or ports exhausted, quota "
+   "exceeded) each worker exports per second, a second's worth at once; the rest are counted "
+   "(refusals_suppressed); 0: none"},
   {"export.log", "", "path of the local NAT log (one line per session or port block event; "
    "reopened on SIGHUP); empty: none"},
   {"export.log-events", "all", "all | sessions | blocks: which events the local log keeps "
@@ -679,6 +682,7 @@ ExportConfig read_export(const Reader& r, const Config& c, std::vector<std::stri
   e.destinations = r.choice("export.destinations", {"yes", "no"}) == "yes";
   e.accountability = r.choice("export.accountability", {"yes", "no"}) == "yes";
   e.ring = power_of_2(r, "export.ring", 1024, 1 << 24);
+  e.refusal_rate = r.number("export.refusal-rate", 0, 1'000'000);
   e.log = r.str("export.log");
   const std::string events = r.choice("export.log-events", {"all", "sessions", "blocks"});
   e.log_sessions = events != "blocks";

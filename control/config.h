@@ -105,8 +105,9 @@ struct ExportConfig {
   bool flows = true;
   bool destinations = false;
   bool accountability = false;
-  unsigned ring = 262144;  // events per worker
-  std::string log;         // path; empty: no local log
+  unsigned ring = 262144;       // events per worker
+  unsigned refusal_rate = 100;  // refusal events per second per worker
+  std::string log;              // path; empty: no local log
   bool log_sessions = true;
   bool log_blocks = true;
   bool enabled() const { return !collectors.empty() || !log.empty(); }

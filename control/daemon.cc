@@ -316,7 +316,7 @@ void Daemon::setup_export(uint64_t now_ms) {
           rte_strerror(rte_errno)));
     }
     event_rings_.push_back(r);
-    events_.push_back(std::make_unique<NatEvents>(r, ec.accountability));
+    events_.push_back(std::make_unique<NatEvents>(r, ec.accountability, ec.refusal_rate));
     producers.push_back(events_.back().get());
     nat_[k]->attach_events(events_.back().get(), ec.active_timeout * 1000);
   }
@@ -502,11 +502,12 @@ void Daemon::print_summary() const {
   if (exporter_) {
     const ExportTotals e = exporter_->totals();
     fmt::print(
-        "sluice: export events {} (lost to full rings {}), ipfix messages {} records {} (send "
-        "errors {}, records lost {}), templates {}, log lines {} (lost {}, write errors {}, "
-        "reopens {})\n",
-        e.events, e.ring_full, e.messages, e.records, e.send_errors, e.records_lost,
-        e.templates_sent, e.log_lines, e.log_lines_lost, e.log_write_errors, e.log_reopens);
+        "sluice: export events {} (lost to full rings {}, refusals suppressed {}), ipfix "
+        "messages {} records {} (send errors {}, records lost {}), templates {}, log lines {} "
+        "(lost {}, write errors {}, reopens {})\n",
+        e.events, e.ring_full, e.refusals_suppressed, e.messages, e.records, e.send_errors,
+        e.records_lost, e.templates_sent, e.log_lines, e.log_lines_lost, e.log_write_errors,
+        e.log_reopens);
   }
   const ControlCounters& c = counters_;
   fmt::print(

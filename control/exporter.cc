@@ -42,6 +42,7 @@ int export_cmd(const char*, const char*, rte_tel_data* d) {
   const std::pair<const char*, uint64_t> values[] = {
       {"events_queued", t.queued},
       {"events_ring_full", t.ring_full},
+      {"refusals_suppressed", t.refusals_suppressed},
       {"events_exported", t.events},
       {"ipfix_messages", t.messages},
       {"ipfix_records", t.records},
@@ -83,9 +84,14 @@ Exporter::Exporter(const ExporterOptions& options, std::vector<rte_ring*> rings,
     setsockopt(d.fd, SOL_SOCKET, SO_SNDBUF, &kSendBuffer, sizeof(kSendBuffer));
     destinations_.push_back(d);
   }
+  options_.send_batch = std::max(1u, options_.send_batch);
+  messages_.resize(options_.send_batch * options_.ipfix.max_message);
+  iovecs_.reserve(options_.send_batch);
+  headers_.reserve(options_.send_batch);
+  message_records_.reserve(options_.send_batch);
   encoder_ = std::make_unique<ipfix::Encoder>(
       options_.ipfix,
-      [this](const uint8_t* m, size_t length, uint32_t records) { send(m, length, records); });
+      [this](const uint8_t* m, size_t length, uint32_t records) { queue(m, length, records); });
   if (!options_.log.path.empty()) log_ = std::make_unique<NatLog>(options_.log);
   batch_.reserve(kBurst * rings_.size());
 }
@@ -122,19 +128,44 @@ bool Exporter::send_templates(Destination& d) {
   return true;
 }
 
-void Exporter::send(const uint8_t* message, size_t length, uint32_t records) {
-  for (Destination& d : destinations_) {
-    if (d.needs_templates) send_templates(d);
-    if (::send(d.fd, message, length, 0) < 0) {
-      // Most often ECONNREFUSED: an earlier message met a closed port.
-      counters_.send_errors.add();
-      counters_.records_lost.add(records);
-      d.needs_templates = true;
-      continue;
-    }
-    counters_.messages.add();
-    counters_.records.add(records);
+void Exporter::queue(const uint8_t* message, size_t length, uint32_t records) {
+  uint8_t* slot = &messages_[iovecs_.size() * options_.ipfix.max_message];
+  std::memcpy(slot, message, length);
+  iovecs_.push_back(iovec{slot, length});
+  message_records_.push_back(records);
+  if (iovecs_.size() == options_.send_batch) send_batch();
+}
+
+void Exporter::send_batch() {
+  const size_t n = iovecs_.size();
+  headers_.assign(n, mmsghdr{});
+  for (size_t i = 0; i < n; i++) {
+    headers_[i].msg_hdr.msg_iov = &iovecs_[i];
+    headers_[i].msg_hdr.msg_iovlen = 1;
   }
+  for (Destination& d : destinations_) {
+    size_t i = 0;
+    while (i < n) {
+      if (d.needs_templates) send_templates(d);
+      const int sent = sendmmsg(d.fd, &headers_[i], static_cast<unsigned>(n - i), 0);
+      if (sent < 0 && errno == EINTR) continue;
+      if (sent <= 0) {
+        // Message i failed, most often ECONNREFUSED: an earlier message met
+        // a closed port. The rest are tried, after the templates.
+        counters_.send_errors.add();
+        counters_.records_lost.add(message_records_[i]);
+        d.needs_templates = true;
+        i++;
+        continue;
+      }
+      for (size_t k = i; k < i + static_cast<size_t>(sent); k++)
+        counters_.records.add(message_records_[k]);
+      counters_.messages.add(static_cast<uint64_t>(sent));
+      i += static_cast<size_t>(sent);
+    }
+  }
+  iovecs_.clear();
+  message_records_.clear();
 }
 
 unsigned Exporter::drain() {
@@ -156,6 +187,7 @@ unsigned Exporter::drain() {
     encoder_->add(e, offset, export_s_);
     if (log_) log_->add(e, offset);
   }
+  send_batch();
   counters_.events.add(batch_.size());
   return static_cast<unsigned>(batch_.size());
 }
@@ -192,6 +224,7 @@ void Exporter::run() {
     }
     if (last_round || now - last_flush >= kFlushEvery) {
       encoder_->flush(export_s_);
+      send_batch();
       if (log_) log_->flush();
       last_flush = now;
       // At most one report of a log error every 10 s, to stderr.
@@ -210,6 +243,7 @@ ExportTotals Exporter::totals() const noexcept {
   for (const NatEvents* p : producers_) {
     t.queued += p->counters().queued.read();
     t.ring_full += p->counters().ring_full.read();
+    t.refusals_suppressed += p->counters().refusals_suppressed.read();
   }
   t.events = counters_.events.read();
   t.messages = counters_.messages.read();

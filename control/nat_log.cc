@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -66,11 +67,32 @@ NatLog::NatLog(const NatLogOptions& options) : options_(options), buffer_(kBuffe
 
 NatLog::~NatLog() {
   flush();
+  end_segment();
   if (fd_ >= 0) close(fd_);
 }
 
+// Read and write: the index keeps the log's first bytes (nat_log_index.h).
 int NatLog::open_file() {
-  return open(options_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  const int fd = open(options_.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd >= 0) {
+    struct stat st {};
+    regular_ = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    segment_begin_ = written_end_ = regular_ ? static_cast<uint64_t>(st.st_size) : 0;
+  }
+  return fd;
+}
+
+void NatLog::end_segment() {
+  if (!regular_) {
+    index_.clear();
+    return;
+  }
+  const std::string error = index_.write(options_.path, fd_, segment_begin_, written_end_);
+  segment_begin_ = written_end_;
+  if (!error.empty() && !index_failed_) {
+    index_failed_ = true;
+    error_ = error + " (trace reads the whole log instead)";
+  }
 }
 
 size_t NatLog::format(const NatEvent& e, int64_t wall_offset_ms, char* out) {
@@ -133,6 +155,10 @@ void NatLog::add(const NatEvent& e, int64_t wall_offset_ms) {
   if (used_ + kMaxLine > buffer_.size()) flush();
   const size_t n = format(e, wall_offset_ms, &buffer_[used_]);
   if (n == 0) return;
+  const bool block =
+      e.type == NatEventType::block_allocate || e.type == NatEventType::block_release;
+  index_.add(e.public_ip, e.public_port, block ? e.remote_port : e.public_port,
+             static_cast<int64_t>(e.time_ms) + wall_offset_ms);
   used_ += n;
   buffered_lines_++;
 }
@@ -166,10 +192,21 @@ void NatLog::flush() {
   counters_.lines.add(buffered_lines_);
   used_ = 0;
   buffered_lines_ = 0;
+  // O_APPEND: the offset after the write is the end of the file.
+  const off_t end = lseek(fd_, 0, SEEK_CUR);
+  if (end < 0) return;
+  written_end_ = static_cast<uint64_t>(end);
+  if (written_end_ < segment_begin_) {
+    segment_begin_ = written_end_;  // truncated under us: the segment is unknown
+    index_.clear();
+  } else if (written_end_ - segment_begin_ >= LogIndex::kSegmentBytes) {
+    end_segment();
+  }
 }
 
 bool NatLog::reopen() {
   flush();
+  end_segment();
   const int fd = open_file();
   if (fd < 0) {
     error_ = fmt::format("export.log '{}': cannot reopen: {} (still writing to the old file)",
@@ -180,6 +217,8 @@ bool NatLog::reopen() {
   close(fd_);
   fd_ = fd;
   counters_.reopens.add();
+  index_failed_ = false;
+  LogIndex::remove_stale_indexes(options_.path);
   return true;
 }
 

@@ -17,6 +17,11 @@
 // file and sends SIGHUP, and no line is lost or split between the two. A
 // failed write (a full disk) loses the buffered lines, counts them and the
 // error, and is retried with the next batch; it never stops anything else.
+//
+// Beside the log, a sparse index for trace (nat_log_index.h): after a
+// successful write that completes about 1 MiB of log, the segment's record
+// is appended to PATH.idx/INODE; also on reopen() and when the log closes.
+// An index that cannot be written is reported once, never stops the log.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +31,7 @@
 
 #include "counters.h"
 #include "nat_events.h"
+#include "nat_log_index.h"
 
 namespace sluice {
 
@@ -70,6 +76,8 @@ class NatLog {
 
  private:
   int open_file();
+  // The segment written since the last one ends here: its index record.
+  void end_segment();
 
   NatLogOptions options_;
   int fd_ = -1;
@@ -79,6 +87,11 @@ class NatLog {
   int64_t second_ = -1;  // the second whose text is in stamp_
   char stamp_[20] = {};  // YYYY-MM-DDTHH:MM:SS
   std::string error_;
+  LogIndex index_;
+  uint64_t segment_begin_ = 0;  // log offsets
+  uint64_t written_end_ = 0;
+  bool index_failed_ = false;  // reported; quiet until the next file
+  bool regular_ = false;       // a file (not /dev/...): indexed
   NatLogCounters counters_;
 };
 

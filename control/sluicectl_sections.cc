@@ -506,6 +506,48 @@ void control_prometheus(const Snapshot& s, Prometheus& out) {
   }
 }
 
+// --- export: IPFIX and the NAT log -----------------------------------------------------
+
+const std::vector<std::string> kExportRows = {
+    "events_queued",        "events_exported", "events_ring_full",  "refusals_suppressed",
+    "ipfix_messages",       "ipfix_records",   "ipfix_send_errors", "ipfix_records_lost",
+    "ipfix_templates_sent", "log_lines",       "log_lines_lost",    "log_write_errors",
+    "log_reopens"};
+
+std::vector<std::string> export_commands(const Snapshot& s) {
+  if (s.info.value("exporting", uint64_t{0}) == 0) return {};
+  return {"/sluice/export"};
+}
+
+void export_table(const Snapshot& s, bool, std::string& out) {
+  Table t{out, false};  // the exporter's counters have no since-clear view
+  const Json& e = s.at("/sluice/export");
+  t.heading("Export (IPFIX to collectors, the NAT log)");
+  t.rows(e, e, kExportRows);
+}
+
+void export_prometheus(const Snapshot& s, Prometheus& out) {
+  const Json& e = s.at("/sluice/export");
+  for (const std::string& k : kExportRows)
+    out.add("export_" + k, true, "export counter " + k + " (/sluice/export)", {}, num(e, k));
+}
+
+// Rates of what flows; totals of what is lost, which should stay 0.
+void export_top(const Snapshot& now, const Snapshot& before, double sec,
+                std::vector<std::string>& out) {
+  const Json& a = now.at("/sluice/export");
+  const Json& b = before.at("/sluice/export");
+  out.push_back(fmt::format(
+      "EXPORT events/s {}  sent/s {}  lost: ring-full {}  send-errors {}  suppressed {}",
+      si(rate(a, b, "events_exported", sec)), si(rate(a, b, "ipfix_records", sec)),
+      thousands(num(a, "events_ring_full")), thousands(num(a, "ipfix_send_errors")),
+      thousands(num(a, "refusals_suppressed"))));
+  out.push_back(fmt::format("  log lines/s {}  lost {}  write-errors {}  reopens {}",
+                            si(rate(a, b, "log_lines", sec)), thousands(num(a, "log_lines_lost")),
+                            thousands(num(a, "log_write_errors")),
+                            thousands(num(a, "log_reopens"))));
+}
+
 const std::vector<Section> kSections = {
     {"ports", ports_commands, ports_table, ports_prometheus, ports_top},
     {"dataplane", dataplane_commands, dataplane_table, dataplane_prometheus, dataplane_top},
@@ -513,6 +555,7 @@ const std::vector<Section> kSections = {
     {"pool", pool_commands, pool_table, pool_prometheus, pool_top},
     {"policing", policing_commands, policing_table, policing_prometheus, policing_top},
     {"drops", drops_commands, drops_table, nullptr, drops_top},
+    {"export", export_commands, export_table, export_prometheus, export_top},
     {"control", control_commands, control_table, control_prometheus, nullptr},
 };
 

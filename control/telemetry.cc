@@ -528,6 +528,7 @@ int info(const char*, const char*, rte_tel_data* d) {
   rte_tel_data_add_dict_string(d, "prefix", g_daemon->config().prefix.c_str());
   put(d, "workers", g_daemon->workers().size());
   put(d, "ports", g_daemon->ports().size());
+  put(d, "exporting", uint64_t{g_daemon->exporter() != nullptr});  // /sluice/export has figures
   put(d, "uptime_ms", ms_since(g_start_tsc));
   put(d, "tsc_hz", rte_get_tsc_hz());
   {

@@ -17,6 +17,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "nat_log_index.h"
+
 namespace sluice {
 
 namespace {
@@ -26,6 +28,7 @@ constexpr size_t kChunk = 1 << 20;
 // searches start this much early.
 constexpr int64_t kSlackMs = 2000;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+constexpr size_t kFirstLine = 256;  // longer than any line (nat_log.h)
 
 // One log line, parsed (nat_log.h has the format).
 struct Line {
@@ -161,6 +164,7 @@ struct LogFile {
   bool gz = false;
   int64_t first_ms = kNever;
   uint64_t size = 0;
+  ino_t inode = 0;
 };
 
 class Search {
@@ -304,6 +308,7 @@ class PlainReader {
     if (fd_ >= 0) close(fd_);
   }
   bool ok() const { return fd_ >= 0; }
+  int fd() const { return fd_; }
 
   // [offset, offset + n) into buf (shorter at the end of the file).
   size_t read_at(uint64_t offset, size_t n, std::vector<char>* buf) {
@@ -374,24 +379,26 @@ class PlainReader {
     }
   }
 
-  // Whole lines before `end`, a chunk at a time going back (the lines of a
-  // chunk in order), until fn returns false.
+  // Whole lines of [floor, end) (floor a line start), a chunk at a time
+  // going back (the lines of a chunk in order), until fn returns false;
+  // false then.
   template <class F>
-  void backward(uint64_t end, F&& fn) {
+  bool backward(uint64_t floor, uint64_t end, F&& fn) {
     std::vector<char> buf;
-    while (end > 0) {
-      const uint64_t start = end > kChunk ? end - kChunk : 0;
+    while (end > floor) {
+      const uint64_t start = end - floor > kChunk ? end - kChunk : floor;
       const size_t n = read_at(start, static_cast<size_t>(end - start), &buf);
-      if (n == 0) return;
+      if (n == 0) return true;
       size_t skip = 0;
-      if (start > 0) {
+      if (start > floor) {
         const char* nl = static_cast<const char*>(std::memchr(buf.data(), '\n', n));
-        if (nl == nullptr) return;
+        if (nl == nullptr) return true;
         skip = static_cast<size_t>(nl - buf.data()) + 1;
       }
-      if (!fn(buf.data() + skip, buf.data() + n)) return;
+      if (!fn(buf.data() + skip, buf.data() + n)) return false;
       end = start + skip;
     }
+    return true;
   }
 
  private:
@@ -444,7 +451,11 @@ int64_t first_time(LogFile& f, TraceResult* r) {
     gz_lines(f, r, first);
   } else {
     PlainReader p(f, r);
-    if (p.ok()) p.forward(0, first);
+    std::vector<char> buf;
+    if (p.ok()) {
+      const size_t n = p.read_at(0, kFirstLine, &buf);
+      first(buf.data(), buf.data() + n);
+    }
   }
   return t;
 }
@@ -467,6 +478,7 @@ std::vector<LogFile> log_files(const std::string& path, TraceResult* r) {
     struct stat st {};
     if (stat(f.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     f.size = static_cast<uint64_t>(st.st_size);
+    f.inode = st.st_ino;
     f.gz = name.size() > 3 && name.compare(name.size() - 3, 3, ".gz") == 0;
     files.push_back(f);
   }
@@ -562,15 +574,50 @@ TraceResult trace(const std::string& log_path, const TraceQuery& q) {
     } else {
       PlainReader p(f, &result);
       if (!p.ok()) continue;
-      // Lines a little after lo may come before one just before it.
-      const uint64_t start = p.seek(lo + kSlackMs);
-      p.backward(start, [&](const char* b, const char* e) {
+      const auto chunk_fn = [&](const char* b, const char* e) {
         collect(b, e);
         int64_t first = 0;
         const bool past = line_time(b, e, &first) && first < horizon;
         horizon_hit = horizon_hit || past;
         return feed() && !past;
-      });
+      };
+      // Lines a little after lo may come before one just before it.
+      uint64_t end = p.seek(lo + kSlackMs);
+      // The index's segments that cannot hold a line of the port are
+      // skipped; what it does not cover is read (all that is left, from a
+      // record that does not fit: segments only go down, within the log).
+      const LogIndex::Reader index(log_path, p.fd(), f.inode);
+      uint64_t k = index.count();
+      uint64_t above = std::numeric_limits<uint64_t>::max();  // the last record's begin
+      LogIndexRecord r;
+      while (end > 0) {
+        // The newest record that begins below end (those above are passed).
+        bool valid = false;
+        while (k > 0) {
+          valid = index.record(k - 1, &r) && r.end <= above;
+          if (!valid || r.begin < end) break;
+          above = r.begin;
+          k--;
+          valid = false;
+        }
+        if (!valid) {
+          p.backward(0, end, chunk_fn);
+          break;
+        }
+        if (r.end < end) {
+          if (!p.backward(r.end, end, chunk_fn)) break;
+          end = r.end;
+          continue;
+        }
+        if (index.may_hold(k - 1, q.public_ip, q.port)) {
+          if (!p.backward(r.begin, end, chunk_fn)) break;
+        } else if (r.first_ms < horizon) {
+          horizon_hit = true;
+          break;
+        }
+        end = above = r.begin;
+        k--;
+      }
     }
     if (!more) break;
   }

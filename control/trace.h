@@ -13,13 +13,16 @@
 // port had changed hands (free; another client: free for every protocol,
 // since a port block holds all three), or `lookback` is exhausted. Without
 // a protocol the search settles TCP, UDP and ICMP, which may mean reading
-// back the whole lookback; abuse reports usually name the protocol.
+// back the whole lookback (of the port's own lines, with the index).
 //
 // Plain files are searched, not scanned: a binary search on the line times
-// finds the window, and the backward reading stops as soon as the answer is
-// known. A gzip file cannot be seeked, so it is read through when it may
-// hold the window or the lookback (logrotate's delaycompress keeps the
-// latest rotated file plain).
+// finds the window, the backward reading skips the segments that the log's
+// index (nat_log_index.h) shows never name the address and port, and stops
+// as soon as the answer is known. So a port nobody used, or a protocol that
+// never used it, costs reading the index, not the lookback. A gzip file
+// cannot be seeked, so it is read through when it may hold the window or
+// the lookback (logrotate's delaycompress keeps the latest rotated file
+// plain).
 #pragma once
 
 #include <cstdint>

@@ -57,6 +57,10 @@ void NatEvents::block(NatEventType type, uint32_t inside_ip, uint32_t public_ip,
 
 void NatEvents::refused(NatEventType type, QuotaLimit quota, uint8_t proto, uint32_t inside_ip,
                         uint32_t public_ip, uint64_t now_ms) noexcept {
+  if (!refusals_.take(now_ms * 1000)) {
+    counters_.refusals_suppressed.add();
+    return;
+  }
   NatEvent e{};
   e.time_ms = now_ms;
   e.inside_ip = inside_ip;

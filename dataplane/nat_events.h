@@ -10,10 +10,19 @@
 // refuses the session (nat-unaccountable) when its events could not all be
 // queued. One producer, so the room seen cannot shrink before it is used.
 //
+// Refusals are rate-limited: a client hammering its quota (or an exhausted
+// pool) is refused a session per packet, and each refusal is an event. A
+// token bucket on the worker clock lets `refusals_per_s` a second through
+// (a second's worth in a burst); the rest are counted, not queued, so a
+// flood of refused packets floods neither the ring nor the log. The drop
+// counters (nat-client-limit, nat-pool-exhausted, ...) still count every
+// refused packet.
+//
 // Times are the worker's millisecond clock (the same as NatTable's now_ms);
 // the exporter adds the offset to wall-clock time.
 //
-// Counters (one writer, the worker): events queued, events lost to a full ring.
+// Counters (one writer, the worker): events queued, events lost to a full
+// ring, refusal events suppressed by the rate limit.
 #pragma once
 
 #include <rte_ring.h>
@@ -21,6 +30,7 @@
 #include <cstdint>
 
 #include "counters.h"
+#include "token_bucket.h"
 
 namespace sluice {
 
@@ -86,14 +96,20 @@ static_assert(sizeof(NatEvent) == 64);
 struct alignas(64) NatEventCounters {
   Counter queued;
   Counter ring_full;
+  Counter refusals_suppressed;
 };
 
 class NatEvents {
  public:
+  static constexpr uint32_t kRefusalsPerSecond = 100;
+
   // ring: single producer (this worker), single consumer (the exporter),
   // elements of sizeof(NatEvent). accountable: NatTable refuses a session
-  // whose events have no room.
-  NatEvents(rte_ring* ring, bool accountable) noexcept : ring_(ring), accountable_(accountable) {}
+  // whose events have no room. refusals_per_s: refusal events let through.
+  NatEvents(rte_ring* ring, bool accountable, uint32_t refusals_per_s = kRefusalsPerSecond) noexcept
+      : ring_(ring),
+        accountable_(accountable),
+        refusals_(refusals_per_s, refusals_per_s, kMicrosPerSecond) {}
 
   bool accountable() const noexcept { return accountable_; }
   bool room(unsigned events) const noexcept { return rte_ring_free_count(ring_) >= events; }
@@ -102,7 +118,8 @@ class NatEvents {
   void block(NatEventType type, uint32_t inside_ip, uint32_t public_ip, uint16_t first_port,
              uint16_t last_port, uint64_t now_ms) noexcept;
   // A new session refused: which limit; public_ip is the client's address
-  // when it has one (ports exhausted), else 0 (addresses exhausted).
+  // when it has one (ports exhausted), else 0 (addresses exhausted). Within
+  // the rate limit, else counted (refusals_suppressed).
   void refused(NatEventType type, QuotaLimit quota, uint8_t proto, uint32_t inside_ip,
                uint32_t public_ip, uint64_t now_ms) noexcept;
 
@@ -116,9 +133,13 @@ class NatEvents {
  private:
   void put(const NatEvent& e) noexcept;
 
+  // The bucket runs on microseconds, so any rate up to a million divides.
+  static constexpr uint64_t kMicrosPerSecond = 1'000'000;
+
   rte_ring* ring_;
   bool accountable_;
   bool wait_ = false;
+  TokenBucket refusals_;
   NatEventCounters counters_;
 };
 

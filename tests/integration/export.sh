@@ -19,7 +19,10 @@
 #    templates came again so records after the restart decode;
 #  - shutdown: every session and block created is deleted in the log
 #    (forced end at stop), IPFIX records and log lines match the counters;
-#  - trace still answers from the rotated file once it is gzipped.
+#  - sluicectl stats, stats --prometheus and top show the export section
+#    (events, sent, lost, send errors, log lines) as /sluice/export counts;
+#  - trace still answers from the rotated file once it is gzipped, and from
+#    the plain rotated file through its index (nat.log.idx).
 set -uo pipefail
 export SL_NAT=1
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
@@ -119,6 +122,28 @@ sl_expect "records lost counted" "$(export_value ipfix_records_lost)" -ge 1
 probe 5300 5301 >/dev/null
 sleep 0.5
 
+# --- 4b. the export section of sluicectl stats and top --------------------------------------
+stats=$("$SLUICECTL" -p "$SL_PREFIX" stats 2>&1)
+sl_check "stats: an Export section" grep -q "^Export (IPFIX to collectors, the NAT log)" <<<"$stats"
+row() { awk -v k="$1" '$0 ~ "^  "k" +[0-9,]+$" { gsub(",", "", $NF); print $NF }' <<<"$stats"; }
+sl_expect "stats: log lines as /sluice/export counts them" "$(row 'log lines')" -eq "$(export_value log_lines)"
+sl_expect "stats: send errors shown" "$(row 'ipfix send errors')" -ge 1
+sl_expect "stats: events lost to full rings shown" "$(row 'events ring full')" -eq 0
+prom=$("$SLUICECTL" -p "$SL_PREFIX" stats --prometheus 2>&1)
+sl_check "stats --prometheus: export counters" grep -qE '^sluice_export_log_lines_total [1-9][0-9]*$' <<<"$prom"
+# top's screens (not a terminal: printed in full) while new sessions make events
+COLUMNS=100 timeout 20 "$SLUICECTL" -p "$SL_PREFIX" top -n 3 -d 1 >"$SL_TMP/top.out" 2>&1 &
+TOP_PID=$!
+SL_PIDS+=("$TOP_PID")
+for p in $(seq 5400 5409); do probe "$p" >/dev/null; sleep 0.2; done
+wait "$TOP_PID"
+top=$(cat "$SL_TMP/top.out")
+sl_log "$(grep -A1 '^EXPORT' <<<"$top" | sed 's/^/      /')"
+sl_check "top: the EXPORT line with events/s, sent/s and losses" \
+  grep -qE '^EXPORT events/s [1-9][0-9.]*[kM]?  sent/s [1-9][0-9.]*[kM]?  lost: ring-full 0  send-errors [1-9]' <<<"$top"
+sl_check "top: the log's line rate and health" \
+  grep -qE '^  log lines/s [0-9.]+[kM]?  lost 0  write-errors 0  reopens 1' <<<"$top"
+
 # --- 5. shutdown -----------------------------------------------------------------------------
 sl_stop TERM 10
 sl_expect "SIGTERM: exit status" "$SL_EXIT" -eq 0
@@ -178,7 +203,11 @@ sl_check "tshark: the session create decoded with its post-NAT source" \
   grep -q "Post NAT Source IPv4 Address: $PUB_IP" <<<"$dec"
 sl_check "tshark: natEvent names" grep -q "Nat Event: NAT44 session create (4)" <<<"$dec"
 
-# --- 8. trace from a gzipped rotation ------------------------------------------------------
+# --- 8. trace from the rotated file with its index, then gzipped ------------------------------
+sl_check "the rotated file's trace index followed it (nat.log.idx/INODE)" \
+  test -s "$LOG.idx/$(stat -c %i "$LOG.1")"
+out=$("$SLUICECTL" trace "$PUB_IP" "$PUB_PORT" "@$(date +%s)" --window 120 --log "$LOG" 2>&1)
+sl_check "trace reads nat.log.1 through its index and names the client" grep -q "^client $SL_CLI_IP" <<<"$out"
 gzip "$LOG.1"
 out=$("$SLUICECTL" trace "$PUB_IP" "$PUB_PORT" "@$(date +%s)" --window 120 --log "$LOG" 2>&1)
 sl_check "trace reads nat.log.1.gz and still names the client" grep -q "^client $SL_CLI_IP" <<<"$out"

@@ -997,6 +997,7 @@ TEST_CASE("config: [export], defaults, values and refusals", "[config][export]")
   CHECK_FALSE(d.destinations);
   CHECK_FALSE(d.accountability);
   CHECK(d.ring == 262144);
+  CHECK(d.refusal_rate == 100);
   CHECK(d.log_sessions);
   CHECK(d.log_blocks);
 
@@ -1006,6 +1007,7 @@ TEST_CASE("config: [export], defaults, values and refusals", "[config][export]")
   o = add(o, "export.log-events", "blocks");
   o = add(o, "export.accountability", "yes");
   o = add(o, "export.destinations", "yes");
+  o = add(o, "export.refusal-rate", "0");
   const ExportConfig e = load(o).config.exporting;
   REQUIRE(e.collectors.size() == 2);
   CHECK(e.collectors[0].ip == ip("192.0.2.50"));
@@ -1016,6 +1018,7 @@ TEST_CASE("config: [export], defaults, values and refusals", "[config][export]")
   CHECK(e.log_blocks);
   CHECK(e.accountability);
   CHECK(e.destinations);
+  CHECK(e.refusal_rate == 0);
 
   const Options cg = minimal_cgnat();
   check_refused([&] { load(add(cg, "export.collector", "192.0.2.50")); },
@@ -1026,6 +1029,8 @@ TEST_CASE("config: [export], defaults, values and refusals", "[config][export]")
                 {"export.accountability", "export.collector or export.log"});
   check_refused([&] { load(add(cg, "export.ring", "3000")); }, {"export.ring", "power of 2"});
   check_refused([&] { load(add(cg, "export.mtu", "100")); }, {"export.mtu", "576"});
+  check_refused([&] { load(add(cg, "export.refusal-rate", "2000000")); },
+                {"export.refusal-rate", "2000000", "1000000"});
   check_refused([&] { load(add(cg, "export.log-events", "none")); },
                 {"export.log-events", "all, sessions, blocks"});
   CHECK(load(add(minimal(), "export.log", "/tmp/x")).warnings.size() == 1);

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -268,6 +269,12 @@ std::string temp_path(const char* what) {
   return std::string("/tmp/sluice-unit-") + std::to_string(getpid()) + "-" + what;
 }
 
+// A log and the trace index NatLog keeps beside it (PATH.idx).
+void remove_log(const std::string& path) {
+  std::remove(path.c_str());
+  std::filesystem::remove_all(path + ".idx");
+}
+
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> v;
@@ -280,7 +287,7 @@ std::vector<std::string> lines_of(const std::string& path) {
 
 TEST_CASE("NAT log: one short line per session and block event", "[export][log]") {
   const std::string path = temp_path("natlog");
-  std::remove(path.c_str());
+  remove_log(path);
   {
     NatLogOptions o;
     o.path = path;
@@ -307,7 +314,7 @@ TEST_CASE("NAT log: one short line per session and block event", "[export][log]"
   CHECK(lines[3] == "2023-11-14T22:13:20.000Z;B-;-;10.16.1.10;-;198.51.100.7;40192-40319");
   for (const std::string& l : lines)
     CHECK(l.size() < 80);
-  std::remove(path.c_str());
+  remove_log(path);
 
   NatLogOptions o;
   o.path = path;
@@ -320,14 +327,14 @@ TEST_CASE("NAT log: one short line per session and block event", "[export][log]"
   }
   CHECK(lines_of(path) == std::vector<std::string>{"2023-11-14T22:13:25.000Z;S+;tcp;10.16.1.10;"
                                                    "5000;198.51.100.7;6000;203.0.113.1;443"});
-  std::remove(path.c_str());
+  remove_log(path);
 }
 
 TEST_CASE("NAT log: reopen after a rename loses no line; a failed write is counted",
           "[export][log]") {
   const std::string path = temp_path("rotate");
-  std::remove(path.c_str());
-  std::remove((path + ".1").c_str());
+  remove_log(path);
+  remove_log(path + ".1");
   NatLogOptions o;
   o.path = path;
   {
@@ -346,8 +353,8 @@ TEST_CASE("NAT log: reopen after a rename loses no line; a failed write is count
   CHECK(old_lines.size() == 2001);
   CHECK(new_lines.size() == 999);
   CHECK(new_lines.front().find(";2001;") != std::string::npos);
-  std::remove(path.c_str());
-  std::remove((path + ".1").c_str());
+  remove_log(path);
+  remove_log(path + ".1");
 
   o.path = "/dev/full";
   NatLog full(o);
@@ -405,7 +412,8 @@ class UdpCollector {
 };
 
 struct ExportRig {
-  explicit ExportRig(uint16_t port, unsigned refresh_s = 60, bool with_log = false) {
+  explicit ExportRig(uint16_t port, unsigned refresh_s = 60, bool with_log = false,
+                     unsigned send_batch = 32) {
     ring = rte_ring_create_elem(("export_rig" + std::to_string(serial())).c_str(), sizeof(NatEvent),
                                 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
     REQUIRE(ring != nullptr);
@@ -413,10 +421,11 @@ struct ExportRig {
     ExporterOptions o;
     o.collectors = {{ip("127.0.0.1"), port}};
     o.template_refresh_s = refresh_s;
+    o.send_batch = send_batch;
     o.wall_offset_ms = kOffset;
     if (with_log) {
       log_path = temp_path("exporter-log");
-      std::remove(log_path.c_str());
+      remove_log(log_path);
       o.log.path = log_path;
     }
     exporter = std::make_unique<Exporter>(o, std::vector<rte_ring*>{ring},
@@ -425,7 +434,7 @@ struct ExportRig {
   ~ExportRig() {
     exporter.reset();
     rte_ring_free(ring);
-    if (!log_path.empty()) std::remove(log_path.c_str());
+    if (!log_path.empty()) remove_log(log_path);
   }
   static unsigned serial() {
     static std::atomic<unsigned> n{0};
@@ -488,6 +497,37 @@ TEST_CASE("Exporter: templates first, refreshed; stop() flushes every event", "[
   CHECK(t.records_lost == 0);
   CHECK(t.log_lines == 500);
   CHECK(lines_of(rig.log_path).size() == 500);
+}
+
+TEST_CASE("Exporter: messages sent in batches arrive whole, in order, with their sequence",
+          "[export]") {
+  for (const unsigned batch : {1u, 3u, 32u}) {
+    UdpCollector collector;
+    ExportRig rig(collector.port(), 60, false, batch);
+    rig.exporter->start();
+    rig.sessions(0, 3000);  // about 60 messages, in two or more rounds
+    rig.exporter->stop();
+    IpfixDecoder dec;
+    uint32_t records = 0;
+    uint64_t messages = 0;
+    std::vector<uint16_t> ports;
+    for (const auto& m : collector.receive(300)) {
+      const DecodedMessage d = dec.decode(m.data(), m.size());
+      if (d.records.empty()) continue;
+      CHECK(d.sequence == records);  // nothing missing or reordered before it
+      records += static_cast<uint32_t>(d.records.size());
+      messages++;
+      for (const DecodedRecord& r : d.records)
+        ports.push_back(static_cast<uint16_t>(r.get(kSrcPort)));
+    }
+    REQUIRE(ports.size() == 3000);
+    for (uint16_t i = 0; i < 3000; i++)
+      CHECK(ports[i] == i);
+    const ExportTotals t = rig.exporter->totals();
+    CHECK(t.messages == messages);
+    CHECK(t.records == 3000);
+    CHECK(t.send_errors == 0);
+  }
 }
 
 TEST_CASE(

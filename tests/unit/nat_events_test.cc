@@ -270,6 +270,58 @@ TEST_CASE("NAT events: refused sessions say which limit", "[export]") {
   }
 }
 
+TEST_CASE(
+    "NAT events: a client hammering its quota is logged at the refusal rate, the rest "
+    "counted",
+    "[export]") {
+  Rig rig(params(1, 2));  // one block of 64 ports per client
+  for (uint16_t p = 0; p < 64; p++)
+    REQUIRE(rig.send(udp_out(static_cast<uint16_t>(10000 + p)), true));
+  rig.take();
+  const auto hammer = [&](unsigned packets) {
+    for (unsigned i = 0; i < packets; i++)
+      CHECK_FALSE(rig.send(udp_out(static_cast<uint16_t>(20000 + i % 1000)), true));
+  };
+  const auto refusals = [&] {
+    unsigned n = 0;
+    for (const NatEvent& e : rig.take()) {
+      CHECK(e.type == NatEventType::quota_exceeded);
+      n++;
+    }
+    return n;
+  };
+  const uint64_t limit_drops = rig.counters.dropped(Drop::nat_client_limit);
+  // 5,000 refused packets at one instant: a second's worth of events.
+  hammer(5000);
+  CHECK(refusals() == NatEvents::kRefusalsPerSecond);
+  CHECK(rig.events.counters().refusals_suppressed.read() == 5000 - NatEvents::kRefusalsPerSecond);
+  // Every refused packet is still a drop by its reason.
+  CHECK(rig.counters.dropped(Drop::nat_client_limit) - limit_drops == 5000);
+  // 100 ms later, a tenth of the rate again; a second later, a full burst.
+  rig.now += 100;
+  hammer(1000);
+  CHECK(refusals() == NatEvents::kRefusalsPerSecond / 10);
+  rig.now += 1000;
+  hammer(1000);
+  CHECK(refusals() == NatEvents::kRefusalsPerSecond);
+  CHECK(rig.events.counters().queued.read() ==
+        64 + 1 + 2 * NatEvents::kRefusalsPerSecond + NatEvents::kRefusalsPerSecond / 10);
+  CHECK(rig.events.counters().ring_full.read() == 0);
+}
+
+TEST_CASE("NAT events: rate 0 exports no refusal, counts each", "[export]") {
+  rte_ring* ring = rte_ring_create_elem("refusal_rate0", sizeof(NatEvent), 64, SOCKET_ID_ANY,
+                                        RING_F_SP_ENQ | RING_F_SC_DEQ);
+  REQUIRE(ring != nullptr);
+  NatEvents events(ring, false, 0);
+  for (uint64_t t = 0; t < 10; t++)
+    events.refused(NatEventType::ports_exhausted, QuotaLimit::none, IPPROTO_TCP, kClient, 0,
+                   kStart + t * 1000);
+  CHECK(rte_ring_count(ring) == 0);
+  CHECK(events.counters().refusals_suppressed.read() == 10);
+  rte_ring_free(ring);
+}
+
 TEST_CASE("NAT events: a full ring is counted; accountability refuses instead", "[export]") {
   SECTION("without accountability the sessions are made and the lost events counted") {
     Rig rig(params(), 1024);

@@ -1,7 +1,9 @@
 // The trace search (control/trace.h) on logs written by the real NatLog:
 // a holder found inside the window, before it (held when it opened), a
 // port that changed hands, a free port, block lines answering for every
-// port of the block, and logs rotated into plain and gzip files.
+// port of the block, logs rotated into plain and gzip files, and the index
+// beside the log (nat_log_index.h) skipping what does not name the port
+// without changing an answer.
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>
@@ -10,12 +12,14 @@
 #include <zlib.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include "nat_events.h"
 #include "nat_log.h"
+#include "nat_log_index.h"
 #include "support.h"
 #include "trace.h"
 
@@ -61,11 +65,7 @@ class LogDir {
     dir_ = "/tmp/sluice-trace-" + std::to_string(getpid()) + "-" + std::to_string(serial_++);
     mkdir(dir_.c_str(), 0700);
   }
-  ~LogDir() {
-    for (const std::string& f : files_)
-      std::remove(f.c_str());
-    rmdir(dir_.c_str());
-  }
+  ~LogDir() { std::filesystem::remove_all(dir_); }
   std::string log() const { return dir_ + "/nat.log"; }
 
   // The events (in time order) as the file `name`, with a line of noise
@@ -73,7 +73,6 @@ class LogDir {
   void write(const std::string& name, const std::vector<NatEvent>& events, bool gz = false) {
     const std::string path = dir_ + "/" + name;
     const std::string plain = gz ? path + ".tmp" : path;
-    files_.push_back(path);
     {
       NatLogOptions o;
       o.path = plain;
@@ -102,8 +101,18 @@ class LogDir {
  private:
   static inline int serial_ = 0;
   std::string dir_;
-  std::vector<std::string> files_;
 };
+
+// n session lines of other clients on another public address, one every
+// 100 ms from `from`: about 66 bytes each.
+void noise(NatLog& log, int64_t from, int n) {
+  for (int i = 0; i < n; i++) {
+    log.add(session(i % 2 == 0, from + i * 100, ip("10.16.9.9") + static_cast<uint32_t>(i % 500),
+                    static_cast<uint16_t>(1024 + i % 30000), static_cast<uint16_t>(2000 + i % 1000),
+                    IPPROTO_UDP, ip("198.51.100.8")),
+            0);
+  }
+}
 
 TraceQuery query(uint16_t port, int64_t at, int64_t window = 5 * kSecond, uint8_t proto = 0) {
   TraceQuery q;
@@ -205,6 +214,106 @@ TEST_CASE("trace: rotated logs, plain and gzip, are read in time order", "[trace
   const TraceResult end = trace(d.log(), query(40100, kT0 + 86400 * kSecond));
   REQUIRE(end.holders.size() == 1);
   CHECK(end.holders[0].lines.size() == 2);  // the allocation, then the release in the window
+}
+
+TEST_CASE("trace: the index skips what never names the port, and answers the same", "[trace]") {
+  LogDir d;
+  constexpr int kNoise = 40'000;  // about 2.6 MB, two and a half index segments
+  {
+    NatLogOptions o;
+    o.path = d.log();
+    NatLog log(o);
+    log.add(session(true, kT0, kA, 5000, 40123), 0);  // UDP, held from then on
+    log.add(session(true, kT0, kB, 6000, 40200, IPPROTO_TCP), 0);
+    log.add(session(false, kT0 + 1000, kB, 6000, 40200, IPPROTO_TCP), 0);
+    noise(log, kT0 + 2000, kNoise);
+  }
+  {
+    NatLogOptions o;  // sluice restarted: appends to the file and its index
+    o.path = d.log();
+    NatLog log(o);
+    noise(log, kT0 + 2000 + kNoise * 100, kNoise);
+    log.add(session(true, kT0 + 9000 * kSecond, kB, 6001, 40300, IPPROTO_ICMP), 0);
+  }
+  const int64_t later = kT0 + 8000 * kSecond;
+  struct stat st {};
+  REQUIRE(stat(d.log().c_str(), &st) == 0);
+  const auto size = static_cast<uint64_t>(st.st_size);
+  REQUIRE(size > 5 * LogIndex::kSegmentBytes);
+
+  const auto check = [&](const TraceResult& held, const TraceResult& ended,
+                         const TraceResult& nobody) {
+    REQUIRE(held.holders.size() == 1);
+    CHECK(ip_text(held.holders[0].inside_ip) == "10.16.1.2");
+    CHECK(held.holders[0].held_at_start);
+    CHECK(held.holders[0].lines[0].find(";S+;udp;10.16.1.2;5000;198.51.100.7;40123") !=
+          std::string::npos);
+    CHECK_FALSE(held.undecided);
+    CHECK(ended.holders.empty());
+    CHECK_FALSE(ended.undecided);
+    CHECK(nobody.holders.empty());
+    CHECK_FALSE(nobody.undecided);
+  };
+  const TraceResult held = trace(d.log(), query(40123, later));
+  const TraceResult ended = trace(d.log(), query(40200, later));
+  const TraceResult nobody = trace(d.log(), query(40124, later));
+  check(held, ended, nobody);
+  // Every protocol settled without reading the segments between.
+  CHECK(held.bytes_read < size / 2);
+  CHECK(nobody.bytes_read < size / 2);
+  // Without the index the whole file is read, to the same answers.
+  std::filesystem::remove_all(d.log() + ".idx");
+  const TraceResult held_scan = trace(d.log(), query(40123, later));
+  check(held_scan, trace(d.log(), query(40200, later)), trace(d.log(), query(40124, later)));
+  CHECK(held_scan.bytes_read > size);
+  CHECK(trace(d.log(), query(40300, kT0 + 9000 * kSecond)).holders.size() == 1);
+}
+
+TEST_CASE("trace: the index follows a rotated log and never speaks for another file", "[trace]") {
+  LogDir d;
+  NatLogOptions o;
+  o.path = d.log();
+  {
+    NatLog log(o);
+    log.add(session(true, kT0, kA, 5000, 40123), 0);
+    noise(log, kT0 + 1000, 40'000);
+    // logrotate: rename, then SIGHUP; the index stays the renamed file's.
+    REQUIRE(std::rename(d.log().c_str(), (d.log() + ".1").c_str()) == 0);
+    REQUIRE(log.reopen());
+    noise(log, kT0 + 5000 * kSecond, 100);
+  }
+  struct stat st {};
+  REQUIRE(stat((d.log() + ".1").c_str(), &st) == 0);
+  CHECK(access(LogIndex::path_of(d.log(), st.st_ino).c_str(), R_OK) == 0);
+  const TraceResult r = trace(d.log(), query(40123, kT0 + 4000 * kSecond));
+  REQUIRE(r.holders.size() == 1);
+  CHECK(r.holders[0].held_at_start);
+  CHECK(r.bytes_read < static_cast<uint64_t>(st.st_size) / 2);
+
+  // The rotated file is rewritten in place (same inode, other lines, as
+  // copytruncate would): its old index is not used, the answer is right.
+  { std::ofstream truncate(d.log() + ".1", std::ios::trunc); }
+  {
+    NatLogOptions other = o;
+    other.path = d.log() + ".1";
+    NatLog log(other);
+    log.add(session(true, kT0, kB, 7000, 40123), 0);
+    noise(log, kT0 + 1000, 100);
+  }
+  REQUIRE(stat((d.log() + ".1").c_str(), &st) == 0);
+  const TraceResult after = trace(d.log(), query(40123, kT0 + 4000 * kSecond));
+  REQUIRE(after.holders.size() == 1);
+  CHECK(ip_text(after.holders[0].inside_ip) == "10.16.1.3");
+
+  // A compressed (new) file's index is gone at the next rotation.
+  const std::string stale = LogIndex::path_of(d.log(), st.st_ino);
+  CHECK(access(stale.c_str(), R_OK) == 0);
+  REQUIRE(std::remove((d.log() + ".1").c_str()) == 0);
+  {
+    NatLog log(o);
+    REQUIRE(log.reopen());
+  }
+  CHECK(access(stale.c_str(), R_OK) != 0);
 }
 
 TEST_CASE("trace: times in ISO-8601 with a zone, or seconds since 1970", "[trace]") {
