@@ -292,6 +292,10 @@ void Aggregate::on_frame(unsigned m, std::span<const uint8_t> frame, uint64_t no
         return;
       }
       c.lacpdus_rx++;
+      if (pdu.actor.system == settings_.system) {
+        c.looped_rx++;  // our own, come back: never our partner
+        return;
+      }
       if (!p.status.link_up) return;  // PORT_DISABLED takes no LACPDU
       record_pdu(p, pdu, now_ms);
       run(now_ms);
@@ -426,6 +430,7 @@ bool Aggregate::run_mux(Member& p, uint64_t now) {
         s.mux = MuxState::collecting;
         a.state |= kCollecting;
         p.ntt = true;
+        generation_++;
       }
       break;
     case MuxState::collecting:
@@ -433,6 +438,7 @@ bool Aggregate::run_mux(Member& p, uint64_t now) {
         s.mux = MuxState::attached;
         a.state &= ~kCollecting;
         p.ntt = true;
+        generation_++;
       } else if (partner_collecting) {
         s.mux = MuxState::distributing;
         a.state |= kDistributing;
@@ -551,6 +557,18 @@ std::vector<unsigned> Aggregate::distributing() const {
   for (unsigned m = 0; m < members_.size(); m++) {
     const MemberStatus& s = members_[m].status;
     if (settings_.lacp ? s.mux == MuxState::distributing : s.link_up) out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<unsigned> Aggregate::collecting() const {
+  std::vector<unsigned> out;
+  for (unsigned m = 0; m < members_.size(); m++) {
+    const MemberStatus& s = members_[m].status;
+    const bool in = settings_.lacp
+                        ? s.mux == MuxState::collecting || s.mux == MuxState::distributing
+                        : s.link_up;
+    if (in) out.push_back(m);
   }
   return out;
 }

@@ -502,9 +502,68 @@ TEST_CASE("lacp: static mode follows the links and ignores LACPDUs", "[lacp]") {
   CHECK(h.agg.member(0).counters.ignored_rx == 6);
   h.agg.set_link(1, false, h.now);
   CHECK(h.agg.distributing() == std::vector<unsigned>{0});
+  CHECK(h.agg.collecting() == std::vector<unsigned>{0});
   CHECK(h.agg.generation() != g);
   CHECK(h.agg.member(1).counters.link_failures == 1);
   CHECK(h.agg.member(1).counters.state_changes == 2);
+}
+
+TEST_CASE("lacp: a member collects once the partner is in sync, distributes once it collects",
+          "[lacp]") {
+  Harness h(2);
+  for (Info& p : h.peer)
+    p.state = lacp::kActivity | lacp::kTimeout | lacp::kAggregation | lacp::kSynchronization;
+  h.links_up();
+  h.hear(0);
+  h.hear(1);
+  const uint64_t g = h.agg.generation();
+  h.run(4000, {0, 1});
+  CHECK(h.mux(0) == MuxState::collecting);
+  CHECK(h.agg.collecting() == std::vector<unsigned>{0, 1});
+  CHECK(h.agg.distributing().empty());
+  CHECK(h.agg.generation() != g);  // control publishes the collecting members
+  // The partner collects on member 1 only.
+  h.peer[1].state = kUp;
+  h.run(2000, {0, 1});
+  CHECK(h.agg.distributing() == std::vector<unsigned>{1});
+  CHECK(h.agg.collecting() == std::vector<unsigned>{0, 1});
+  // Member 0's partner falls out of sync: it stops collecting.
+  const uint64_t g2 = h.agg.generation();
+  h.peer[0].state = lacp::kActivity | lacp::kTimeout | lacp::kAggregation;
+  h.hear(0);
+  CHECK(h.mux(0) == MuxState::attached);
+  CHECK(h.agg.collecting() == std::vector<unsigned>{1});
+  CHECK(h.agg.generation() != g2);
+}
+
+TEST_CASE("lacp: a LACPDU from our own system is a loop, counted and ignored", "[lacp]") {
+  Harness h(2);
+  h.links_up();
+  // What we sent on member 1 comes back on member 0 (a switch that floods
+  // slow protocols frames, or a cable between two members).
+  const std::vector<uint8_t> ours = h.last(1);
+  h.agg.on_frame(0, ours, h.now);
+  CHECK(h.agg.member(0).counters.looped_rx == 1);
+  CHECK(h.agg.member(0).rx == RxState::expired);
+  CHECK(h.agg.member(0).partner.system == Mac{});
+  h.run(7000, {});
+  h.agg.on_frame(0, h.last(1), h.now);
+  CHECK(h.agg.member(0).rx == RxState::defaulted);
+  CHECK(h.agg.member(0).selected == lacp::Selected::unselected);
+  CHECK(h.agg.collecting().empty());
+  // With a real partner converged, a looped LACPDU changes nothing.
+  h.hear(0);
+  h.hear(1);
+  h.run(4000, {0, 1});
+  REQUIRE(h.agg.distributing() == std::vector<unsigned>{0, 1});
+  const uint64_t g = h.agg.generation();
+  h.agg.on_frame(1, h.last(0), h.now);
+  h.run(1000, {0, 1});
+  CHECK(h.agg.member(1).counters.looped_rx == 1);
+  CHECK(h.agg.member(1).partner.system == kPeerSystem);
+  CHECK(h.agg.distributing() == std::vector<unsigned>{0, 1});
+  CHECK(h.agg.generation() == g);
+  CHECK(h.agg.member(0).counters.looped_rx == 2);
 }
 
 TEST_CASE("lacp: state text names the bits", "[lacp]") {
