@@ -16,12 +16,17 @@
 #    the other within down-delay + 100 ms, measured as the datagrams lost
 #    (each 1 ms of stream), and its link failure is counted;
 #  - it comes back: it carries traffic again after up-delay, not before, and
-#    the stream loses nothing on the way back;
+#    the stream loses nothing on the way back; while up-delay runs, what the
+#    switch floods to it (the server's ARP requests, sent every 10 ms) is
+#    dropped as not-collecting, and answered from the other member;
+#  - sluicectl lacp shows the static aggregate, the link and its failure;
 #  - no packet found no member (the other member was there throughout).
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
 sl_init
 sl_require_binary
+CTL=${SLUICECTL:-$SL_ROOT/build/control/sluicectl}
+[ -x "$CTL" ] || { sl_err "$CTL not found: run scripts/build"; exit 2; }
 
 PPS=1000
 DOWN_DELAY=200
@@ -125,6 +130,23 @@ sl_expect "nothing more goes out on member $M" "$(($(port_tx $M) - a))" -eq 0
 sl_expect "the stream goes out on member $O (frames in 0.5 s)" "$(($(port_tx $O) - b))" -ge 300
 
 # --- it comes back ------------------------------------------------------------------------
+# The server asks for sluice's address every 10 ms from before the link
+# comes back until after up-delay (the bridge floods it to both members).
+nc0=$(sl_drop not_collecting)
+arp0=$(sl_stat arp_requests_in)
+sl_bg "$SL_NS_SRV" "$SL_TMP/arp.log" timeout 10 "$SL_PY" -c "
+import socket, time
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('$SL_IF_SRV', 0))
+me = bytes.fromhex('${PEER_MAC//:/}')
+arp = (bytes([0xff] * 6) + me + b'\x08\x06' + bytes.fromhex('000108000604 0001') + me
+       + socket.inet_aton('$SL_SRV_IP') + bytes(6) + socket.inet_aton('$SL_OUT_IP'))
+for _ in range(150):
+    s.send(arp)
+    time.sleep(0.01)
+"
+ARP_PID=$SL_BG_PID
+sleep 0.3
 t_up=$(date +%s.%N)
 t0=$(sl_ms)
 ip -n "$SL_NS_SLU" link set "$TAP_M" up
@@ -136,6 +158,19 @@ sl_expect "... and comes back (within up-delay + 1 s on a busy host)" "$ms" -le 
 a=$(port_tx $M)
 sleep 0.5
 sl_expect "the stream is back on member $M (frames in 0.5 s)" "$(($(port_tx $M) - a))" -ge 300
+wait "$ARP_PID"
+nc=$(($(sl_drop not_collecting) - nc0))
+sl_log "      $nc of the server's ARP requests came in on member $M during up-delay: not-collecting"
+sl_expect "flooded to member $M during up-delay: dropped as not-collecting" "$nc" -ge 1
+sl_expect "... and at most up-delay's worth (10 ms apart, + margin)" "$nc" -le $((UP_DELAY / 10 + 15))
+sl_expect "the other member took every one in (ARP requests in)" "$(($(sl_stat arp_requests_in) - arp0))" -ge 140
+out=$("$CTL" -p "$SL_PREFIX" lacp outside)
+sed 's/^/      | /' <<<"$out"
+sl_check "sluicectl lacp: a static aggregate, both members distributing" \
+  grep -q "^outside: static link aggregation (no LACP), 2 of 2 members distributing" <<<"$out"
+sl_check "... member $M: link up, one link failure" \
+  grep -qE "^  member $M net_tap$M,iface=$TAP_M: link up, distributing" <<<"$out"
+sl_expect "... its link failure counted" "$(grep -A1 "^  member $M " <<<"$out" | grep -c "link failures 1,")" -eq 1
 
 wait "$SEND_PID"
 wait "$RECV_PID"
