@@ -227,7 +227,12 @@ void Aggregate::record_default(Member& p) {
 void Aggregate::record_pdu(Member& p, const Lacpdu& pdu, uint64_t now) {
   MemberStatus& s = p.status;
   // update_Selected: another partner port (or LAG) than the one recorded.
-  if (!same_port(pdu.actor, s.partner)) s.selected = Selected::unselected;
+  // A new partner also hears our state at once (not on our next periodic
+  // LACPDU), so its wait time starts from what we are now.
+  if (!same_port(pdu.actor, s.partner)) {
+    s.selected = Selected::unselected;
+    p.ntt = true;
+  }
   // update_NTT: the partner's view of us is out of date.
   constexpr uint8_t kMask = kActivity | kTimeout | kSynchronization | kAggregation;
   const PortInfo& seen = pdu.partner;
@@ -466,7 +471,12 @@ void Aggregate::run_periodic(Member& p, uint64_t now) {
     p.periodic = 0;  // NO_PERIODIC
     return;
   }
-  const bool fast = p.status.partner.state & kTimeout;
+  // Fast while the member does not distribute yet, whatever the partner
+  // asked: a partner that missed our last LACPDU (DPDK's bonding driver
+  // takes one per 100 ms round and loses those of its first rounds) hears
+  // us again within a second, not after 30 s, so it does not hold the
+  // aggregate back by its own wait time once more.
+  const bool fast = (p.status.partner.state & kTimeout) || p.status.mux != MuxState::distributing;
   if (p.periodic == 0 || fast != p.periodic_fast) {
     // Into FAST or SLOW_PERIODIC; a partner that now wants short timeouts
     // hears from us at once (SLOW_PERIODIC -> PERIODIC_TX).

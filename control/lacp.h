@@ -11,7 +11,8 @@
 //             is forgotten and the member leaves the aggregator.
 //   periodic  NO_PERIODIC while the link is down or both ends are passive,
 //             else a LACPDU every 1 s when the partner asked for short
-//             timeouts (or has not been heard), every 30 s otherwise.
+//             timeouts (or has not been heard) or the member does not
+//             distribute yet, every 30 s otherwise.
 //   selection the aggregator carries one LAG: (partner system priority,
 //             partner system, partner key), plus the partner port when the
 //             partner says the link is individual. It keeps its LAG while any
@@ -23,7 +24,8 @@
 //             in sync) -> COLLECTING (partner in sync) -> DISTRIBUTING
 //             (partner collecting), and back down as conditions fail
 //             (independent control).
-//   transmit  a LACPDU whenever something changed (NTT), at most 3 a second.
+//   transmit  a LACPDU whenever something changed (NTT: our state, the
+//             partner's view of us, a new partner), at most 3 a second.
 //   churn     actor and partner churn: out of sync for 60 s is counted.
 //
 // Marker PDUs are answered at once on the member they came in on (the marker

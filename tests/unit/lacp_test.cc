@@ -536,6 +536,39 @@ TEST_CASE("lacp: a member collects once the partner is in sync, distributes once
   CHECK(h.agg.generation() != g2);
 }
 
+// A partner with long timeouts (DPDK's bonding driver by default) is sent a
+// LACPDU a second only until the member distributes; a new partner is
+// answered at once.
+TEST_CASE("lacp: fast until distributing, then the partner's slow rate", "[lacp]") {
+  Harness h(2);
+  for (Info& p : h.peer)
+    p.state = kUp & ~lacp::kTimeout;
+  h.links_up();
+  const size_t first = h.lacpdus(0);
+  h.now += kStep;
+  h.hear(0);
+  CHECK(h.lacpdus(0) == first + 1);  // the new partner heard us at once
+  h.hear(0);
+  CHECK(h.lacpdus(0) == first + 1);  // nothing new to say
+  // Waiting for the aggregator (2 s): still a LACPDU a second.
+  const size_t waiting = h.lacpdus(0);
+  h.run(1500, {});
+  CHECK(h.mux(0) == MuxState::waiting);
+  CHECK(h.lacpdus(0) - waiting >= 1);
+  h.hear(1);
+  h.run(4000, {0, 1});
+  REQUIRE(h.agg.distributing() == std::vector<unsigned>{0, 1});
+  // Distributing, to a partner that asked for long timeouts: 30 s periodic.
+  const size_t settled = h.lacpdus(0);
+  h.run(10000, {0, 1});
+  CHECK(h.lacpdus(0) == settled);
+  // Out of sync again: back to a LACPDU a second.
+  h.peer[0].state = lacp::kActivity | lacp::kAggregation;
+  h.run(3000, {0, 1});
+  CHECK(h.mux(0) != MuxState::distributing);
+  CHECK(h.lacpdus(0) - settled >= 3);
+}
+
 TEST_CASE("lacp: a LACPDU from our own system is a loop, counted and ignored", "[lacp]") {
   Harness h(2);
   h.links_up();
