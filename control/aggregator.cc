@@ -78,10 +78,12 @@ void Aggregator::poll(uint64_t now_ms) {
 void Aggregator::publish_if_changed() {
   if (lacp_.generation() == published_generation_) return;
   published_generation_ = lacp_.generation();
-  std::vector<uint16_t> ports;
+  std::vector<uint16_t> distributing, collecting;
   for (unsigned m : lacp_.distributing())
-    ports.push_back(ports_[m].port);
-  lag_.publish(ports);
+    distributing.push_back(ports_[m].port);
+  for (unsigned m : lacp_.collecting())
+    collecting.push_back(ports_[m].port);
+  lag_.publish(distributing, collecting);
 }
 
 AggregateStatus Aggregator::status() const {

@@ -4,8 +4,9 @@
 //
 // poll() reads each member's link from the driver every link-poll-ms, passes
 // changes that outlast down-delay or up-delay to LACP, ticks LACP's timers,
-// and whenever the members carrying traffic change publishes a new set and
-// frees replaced ones once the workers have moved on. on_frame() takes the
+// and whenever the members carrying or taking in traffic change publishes a
+// new set (the distributing and the collecting members) and frees replaced
+// ones once the workers have moved on. on_frame() takes the
 // slow protocols frames the workers punted. LACPDUs and marker responses go
 // out on control's own TX queue of the member, from the aggregate's MAC.
 //

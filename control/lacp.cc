@@ -214,7 +214,12 @@ void Aggregate::record_default(Member& p) {
 void Aggregate::record_pdu(Member& p, const Lacpdu& pdu, uint64_t now) {
   MemberStatus& s = p.status;
   // update_Selected: another partner port (or LAG) than the one recorded.
-  if (!same_port(pdu.actor, s.partner)) s.selected = Selected::unselected;
+  // A new partner also hears our state at once (not on our next periodic
+  // LACPDU), so its wait time starts from what we are now.
+  if (!same_port(pdu.actor, s.partner)) {
+    s.selected = Selected::unselected;
+    p.ntt = true;
+  }
   // update_NTT: the partner's view of us is out of date.
   constexpr uint8_t kMask = kActivity | kTimeout | kSynchronization | kAggregation;
   const PortInfo& seen = pdu.partner;
@@ -279,6 +284,10 @@ void Aggregate::on_frame(unsigned m, std::span<const uint8_t> frame, uint64_t no
         return;
       }
       c.lacpdus_rx++;
+      if (pdu.actor.system == settings_.system) {
+        c.looped_rx++;  // our own, come back: never our partner
+        return;
+      }
       if (!p.status.link_up) return;  // PORT_DISABLED takes no LACPDU
       record_pdu(p, pdu, now_ms);
       run(now_ms);
@@ -413,6 +422,7 @@ bool Aggregate::run_mux(Member& p, uint64_t now) {
         s.mux = MuxState::collecting;
         a.state |= kCollecting;
         p.ntt = true;
+        generation_++;
       }
       break;
     case MuxState::collecting:
@@ -420,6 +430,7 @@ bool Aggregate::run_mux(Member& p, uint64_t now) {
         s.mux = MuxState::attached;
         a.state &= ~kCollecting;
         p.ntt = true;
+        generation_++;
       } else if (partner_collecting) {
         s.mux = MuxState::distributing;
         a.state |= kDistributing;
@@ -447,7 +458,12 @@ void Aggregate::run_periodic(Member& p, uint64_t now) {
     p.periodic = 0;  // NO_PERIODIC
     return;
   }
-  const bool fast = p.status.partner.state & kTimeout;
+  // Fast while the member does not distribute yet, whatever the partner
+  // asked: a partner that missed our last LACPDU (DPDK's bonding driver
+  // takes one per 100 ms round and loses those of its first rounds) hears
+  // us again within a second, not after 30 s, so it does not hold the
+  // aggregate back by its own wait time once more.
+  const bool fast = (p.status.partner.state & kTimeout) || p.status.mux != MuxState::distributing;
   if (p.periodic == 0 || fast != p.periodic_fast) {
     // Into FAST or SLOW_PERIODIC; a partner that now wants short timeouts
     // hears from us at once (SLOW_PERIODIC -> PERIODIC_TX).
@@ -538,6 +554,18 @@ std::vector<unsigned> Aggregate::distributing() const {
   for (unsigned m = 0; m < members_.size(); m++) {
     const MemberStatus& s = members_[m].status;
     if (settings_.lacp ? s.mux == MuxState::distributing : s.link_up) out.push_back(m);
+  }
+  return out;
+}
+
+std::vector<unsigned> Aggregate::collecting() const {
+  std::vector<unsigned> out;
+  for (unsigned m = 0; m < members_.size(); m++) {
+    const MemberStatus& s = members_[m].status;
+    const bool in = settings_.lacp
+                        ? s.mux == MuxState::collecting || s.mux == MuxState::distributing
+                        : s.link_up;
+    if (in) out.push_back(m);
   }
   return out;
 }

@@ -11,7 +11,8 @@
 //             is forgotten and the member leaves the aggregator.
 //   periodic  NO_PERIODIC while the link is down or both ends are passive,
 //             else a LACPDU every 1 s when the partner asked for short
-//             timeouts (or has not been heard), every 30 s otherwise.
+//             timeouts (or has not been heard) or the member does not
+//             distribute yet, every 30 s otherwise.
 //   selection the aggregator carries one LAG: (partner system priority,
 //             partner system, partner key), plus the partner port when the
 //             partner says the link is individual. It keeps its LAG while any
@@ -23,18 +24,23 @@
 //             in sync) -> COLLECTING (partner in sync) -> DISTRIBUTING
 //             (partner collecting), and back down as conditions fail
 //             (independent control).
-//   transmit  a LACPDU whenever something changed (NTT), at most 3 a second.
+//   transmit  a LACPDU whenever something changed (NTT: our state, the
+//             partner's view of us, a new partner), at most 3 a second.
 //   churn     actor and partner churn: out of sync for 60 s is counted.
 //
 // Marker PDUs are answered at once on the member they came in on (the marker
 // responder); marker responses are counted. Malformed or truncated slow
-// protocol frames and unknown subtypes are counted and ignored.
+// protocol frames and unknown subtypes are counted and ignored, and so is a
+// LACPDU whose actor is our own system (a loop: our own LACPDU came back,
+// e.g. through a switch that does not take part in LACP).
 //
 // Static mode runs none of this: every member whose link is up distributes.
 //
-// Only members in DISTRIBUTING carry traffic: distributing() lists them, and
-// generation() changes whenever that list does, for control to publish a new
-// distribution set (dataplane/lag.h).
+// Only members in DISTRIBUTING carry traffic: distributing() lists them;
+// members in COLLECTING or DISTRIBUTING take traffic in: collecting() (in
+// static mode both are the members whose link is up). generation() changes
+// whenever either list does, for control to publish a new distribution set
+// (dataplane/lag.h).
 #pragma once
 
 #include <array>
@@ -139,6 +145,7 @@ struct MemberCounters {
   uint64_t malformed_rx = 0;
   uint64_t unknown_rx = 0;      // slow protocols subtypes other than LACP and marker
   uint64_t ignored_rx = 0;      // LACP or marker frames in static mode
+  uint64_t looped_rx = 0;       // LACPDUs from our own system (a loop), ignored
   uint64_t link_failures = 0;   // link went down (after down-delay)
   uint64_t state_changes = 0;   // mux state changes (static mode: distributing on/off)
   uint64_t actor_churns = 0;    // entered ACTOR_CHURN
@@ -174,7 +181,9 @@ class Aggregate {
 
   // Members that carry traffic now, in member order.
   std::vector<unsigned> distributing() const;
-  // Changes each time distributing() changes.
+  // Members that take traffic in now (a superset of distributing()).
+  std::vector<unsigned> collecting() const;
+  // Changes each time distributing() or collecting() changes.
   uint64_t generation() const noexcept { return generation_; }
 
   const Settings& settings() const noexcept { return settings_; }

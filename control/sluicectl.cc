@@ -25,6 +25,8 @@ const Command kCommands[] = {
     {"sessions", sluicectl_sessions,
      "NAT sessions [--inside|--public|--remote IP[:PORT]] [--proto P] [--limit N] [--json]"},
     {"clients", sluicectl_clients, "NAT clients [--top N] [--inside IP] [--limit N] [--json]"},
+    {"lacp", sluicectl_lacp,
+     "aggregates and members like /proc/net/bonding [inside|outside] [--json]"},
     {"clear", sluicectl_clear, "start the \"since clear\" view (absolute counters stay)"},
     {"trace", sluicectl_trace,
      "who held PUBLIC_IP PORT at TIME, from the NAT log [--window S] [--proto P] [--log PATH]"},

@@ -6,7 +6,7 @@
 // (dataplane/inspect.h).
 //
 // Subcommands, one file each (sluicectl_NAME.cc): stats, top, drops,
-// sessions, clients, clear, trace. stats and top are built from the sections in
+// sessions, clients, lacp, clear, trace. stats and top are built from the sections in
 // sluicectl_sections.cc: a new group of counters is one more Section there.
 //
 // Exit status: 0 done; 1 the daemon refused the request (bad filter, no NAT
@@ -28,6 +28,9 @@ int sluicectl_drops(int argc, char** argv);
 int sluicectl_sessions(int argc, char** argv);
 int sluicectl_clients(int argc, char** argv);
 int sluicectl_clear(int argc, char** argv);
+// sluicectl lacp [inside|outside] [--json]: the aggregates as
+// /proc/net/bonding shows a bond (/sluice/lacp,SIDE).
+int sluicectl_lacp(int argc, char** argv);
 // sluicectl trace PUBLIC_IP PORT TIME [--window SECONDS] [--proto udp|tcp|icmp]
 //                 [--log PATH] [--lookback SECONDS]
 // Who held the public address and port around TIME, from the NAT log and

@@ -2,7 +2,7 @@
 // order they are shown. Each reads some telemetry commands and renders
 // them as tables (stats), Prometheus samples (stats --prometheus) and
 // lines of the live view (top). A new group of counters (policing,
-// export, LACP) is one more Section in kSections.
+// export) is one more Section in kSections.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -548,6 +548,125 @@ void export_top(const Snapshot& now, const Snapshot& before, double sec,
                             thousands(num(a, "log_reopens"))));
 }
 
+// --- link aggregation (LACP) ---------------------------------------------------------
+
+const std::vector<std::string> kSides = {"inside", "outside"};
+
+std::string lag_cmd(const std::string& side) {
+  return "/sluice/lacp," + side;
+}
+
+std::vector<std::string> lag_commands(const Snapshot&) {
+  return {lag_cmd("inside"), lag_cmd("outside")};
+}
+
+std::string str(const Json& j, const std::string& key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "?";
+}
+
+bool lacp_mode(const Json& a) {
+  return str(a, "mode") == "802.3ad";
+}
+
+// "802.3ad fast 2/2 distributing" or "static 1/1 distributing"
+std::string lag_summary(const Json& a) {
+  return fmt::format("{}{} {}/{} distributing", lacp_mode(a) ? "802.3ad " : "static",
+                     lacp_mode(a) ? str(a, "lacp_rate") : "", num(a, "distributing"),
+                     num(a, "members"));
+}
+
+// A member's state in a word: its mux state with LACP, else whether its link carries traffic.
+std::string member_state(const Json& a, const std::string& k) {
+  if (lacp_mode(a)) return str(a, k + "mux");
+  return num(a, k + "distributing") != 0 ? "distributing" : "standby";
+}
+
+void lag_table(const Snapshot& s, bool, std::string& out) {
+  Table t{out, false};  // /sluice/lacp has no since-clear view
+  t.heading("Link aggregation (sluicectl lacp: in detail)", "now");
+  for (const std::string& side : kSides) {
+    const Json& a = s.at(lag_cmd(side));
+    out += fmt::format("  {:<8} {}", side, lag_summary(a));
+    if (lacp_mode(a) && num(a, "aggregator_id") != 0) {
+      out += fmt::format(", partner {} key {}", str(a, "partner_mac"), num(a, "partner_key"));
+    }
+    out += "\n";
+  }
+  out += fmt::format("\n  {:<10} {:<14} {:<4} {:<12} {:>5} {:>7} {:>7} {:>4} {:>4}\n", "member",
+                     "port", "link", "state", "fails", "pdu in", "out", "bad", "loop");
+  for (const std::string& side : kSides) {
+    const Json& a = s.at(lag_cmd(side));
+    for (uint64_t i = 0; i < num(a, "members"); i++) {
+      const std::string k = fmt::format("member{}_", i);
+      out += fmt::format("  {:<10} {:<14.14} {:<4} {:<12} {:>5} {:>7} {:>7} {:>4} {:>4}\n",
+                         fmt::format("{} {}", side, i), str(a, k + "port"), str(a, k + "link"),
+                         member_state(a, k), thousands(num(a, k + "link_failures")),
+                         thousands(num(a, k + "lacpdus_rx")), thousands(num(a, k + "lacpdus_tx")),
+                         thousands(num(a, k + "bad_rx")), thousands(num(a, k + "looped_rx")));
+    }
+  }
+}
+
+void lag_prometheus(const Snapshot& s, Prometheus& out) {
+  for (const std::string& side : kSides) {
+    const Json& a = s.at(lag_cmd(side));
+    out.add("lag_members_distributing", false, "members of the aggregate carrying traffic",
+            {{"side", side}}, num(a, "distributing"));
+    for (uint64_t i = 0; i < num(a, "members"); i++) {
+      const std::string k = fmt::format("member{}_", i);
+      const Prometheus::Labels l = {
+          {"side", side}, {"member", std::to_string(i)}, {"port", str(a, k + "port")}};
+      out.add("lag_member_distributing", false, "1 while the member carries traffic", l,
+              num(a, k + "distributing"));
+      out.add("lag_member_link_up", false, "1 while the member's link is up (after the delays)", l,
+              str(a, k + "link") == "up" ? 1 : 0);
+      out.add("lag_member_link_failures", true, "times the member's link went down", l,
+              num(a, k + "link_failures"));
+      out.add("lag_member_state_changes", true, "the member's mux state changes", l,
+              num(a, k + "state_changes"));
+      if (!lacp_mode(a)) continue;
+      out.add("lag_member_actor_state", false, "our LACP port state bits on the member", l,
+              num(a, k + "actor_state"));
+      out.add("lag_member_partner_state", false, "the partner's LACP port state bits", l,
+              num(a, k + "partner_state"));
+      out.add("lag_member_lacpdus_rx", true, "LACPDUs received on the member", l,
+              num(a, k + "lacpdus_rx"));
+      out.add("lag_member_lacpdus_tx", true, "LACPDUs sent on the member", l,
+              num(a, k + "lacpdus_tx"));
+      out.add("lag_member_bad_rx", true, "slow protocols frames ignored (malformed, truncated)", l,
+              num(a, k + "bad_rx"));
+      out.add("lag_member_looped_rx", true, "our own LACPDUs come back (a loop)", l,
+              num(a, k + "looped_rx"));
+    }
+  }
+}
+
+void lag_top(const Snapshot& now, const Snapshot& before, double sec,
+             std::vector<std::string>& out) {
+  std::string head = "LAG";
+  for (const std::string& side : kSides)
+    head += fmt::format("  {} {}", side, lag_summary(now.at(lag_cmd(side))));
+  out.push_back(head);
+  for (const std::string& side : kSides) {
+    const Json& a = now.at(lag_cmd(side));
+    const Json& b = before.at(lag_cmd(side));
+    for (uint64_t i = 0; i < num(a, "members"); i++) {
+      const std::string k = fmt::format("member{}_", i);
+      std::string line =
+          fmt::format("  {:<9} {:<14.14} {:<4} {:<12} fails {}", fmt::format("{} {}", side, i),
+                      str(a, k + "port"), str(a, k + "link"), member_state(a, k),
+                      thousands(num(a, k + "link_failures")));
+      if (lacp_mode(a)) {
+        line += fmt::format(" state {}/{} LACPDU/s {}/{}", num(a, k + "actor_state"),
+                            num(a, k + "partner_state"), si(rate(a, b, k + "lacpdus_rx", sec)),
+                            si(rate(a, b, k + "lacpdus_tx", sec)));
+      }
+      out.push_back(line);
+    }
+  }
+}
+
 const std::vector<Section> kSections = {
     {"ports", ports_commands, ports_table, ports_prometheus, ports_top},
     {"dataplane", dataplane_commands, dataplane_table, dataplane_prometheus, dataplane_top},
@@ -556,6 +675,7 @@ const std::vector<Section> kSections = {
     {"policing", policing_commands, policing_table, policing_prometheus, policing_top},
     {"drops", drops_commands, drops_table, nullptr, drops_top},
     {"export", export_commands, export_table, export_prometheus, export_top},
+    {"lag", lag_commands, lag_table, lag_prometheus, lag_top},
     {"control", control_commands, control_table, control_prometheus, nullptr},
 };
 

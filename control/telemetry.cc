@@ -244,6 +244,7 @@ void add_aggregate(rte_tel_data* d, const AggregateStatus& a, const std::string&
     put(d, k + "lacpdus_tx", n.lacpdus_tx);
     put(d, k + "markers_rx", n.markers_rx);
     put(d, k + "marker_responses_tx", n.marker_responses_tx);
+    put(d, k + "looped_rx", n.looped_rx);
     put(d, k + "bad_rx", n.truncated_rx + n.malformed_rx + n.unknown_rx + n.ignored_rx);
   }
 }

@@ -38,6 +38,7 @@ namespace sluice {
   X(punt_ring_full, "punt-ring-full", "frame for the control thread, its ring was full")         \
   X(tx_full, "tx-full", "the transmit queue did not take the packet")                            \
   X(no_member, "no-member", "no member link of the aggregate carries traffic")                   \
+  X(not_collecting, "not-collecting", "arrived on a member that is not collecting (LACP, link)") \
   X(no_headroom, "no-headroom", "mbuf without room for the L2 header (driver bug)")              \
   X(too_big, "too-big", "larger than the egress MTU (ICMP frag-needed sent if DF)")              \
   X(handoff_ring_full, "handoff-ring-full", "for another worker, its handoff ring was full")     \

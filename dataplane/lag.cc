@@ -56,10 +56,13 @@ Lag& Lag::operator=(Lag&& other) noexcept {
   return *this;
 }
 
-void Lag::publish(const std::vector<uint16_t>& ports) {
+void Lag::publish(const std::vector<uint16_t>& distributing,
+                  const std::vector<uint16_t>& collecting) {
   auto* s = new LagSet{};
-  s->count = static_cast<uint8_t>(std::min(ports.size(), kMaxMembers));
-  std::copy_n(ports.begin(), s->count, s->ports.begin());
+  s->count = static_cast<uint8_t>(std::min(distributing.size(), kMaxMembers));
+  std::copy_n(distributing.begin(), s->count, s->ports.begin());
+  s->collecting_count = static_cast<uint8_t>(std::min(collecting.size(), kMaxMembers));
+  std::copy_n(collecting.begin(), s->collecting_count, s->collecting.begin());
   const LagSet* old = state_->current.exchange(s, std::memory_order_acq_rel);
   if (state_->rcu == nullptr) {
     delete old;

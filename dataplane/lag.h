@@ -19,6 +19,12 @@
 // The hash (CRC32) is scaled onto the members by multiply-shift, no division.
 // With no member distributing, pick() returns kNoMember and the caller drops
 // the frame (no-member).
+//
+// The set also names the members that are collecting (802.1AX: a member
+// collects from the moment its partner is in sync, before it distributes;
+// in static mode, whenever it distributes): collects() tells parse to drop
+// what arrives on any other member (not-collecting), LACPDUs and markers
+// excepted.
 #pragma once
 
 #include <rte_mbuf.h>
@@ -41,6 +47,8 @@ inline constexpr uint16_t kNoMember = UINT16_MAX;
 struct LagSet {
   uint8_t count = 0;
   std::array<uint16_t, kMaxMembers> ports{};  // DPDK port ids of the distributing members
+  uint8_t collecting_count = 0;
+  std::array<uint16_t, kMaxMembers> collecting{};  // ... and of the collecting ones
 };
 
 // The hash of a frame under a policy (exposed for tests).
@@ -65,9 +73,19 @@ class Lag {
     return s->ports[(uint64_t{h} * s->count) >> 32];
   }
 
+  // Worker: whether frames arriving on port are taken (it is collecting).
+  bool collects(uint16_t port) const noexcept {
+    const LagSet* s = state_->current.load(std::memory_order_acquire);
+    for (uint8_t i = 0; i < s->collecting_count; i++)
+      if (s->collecting[i] == port) return true;
+    return false;
+  }
+
   // Control: replaces the set. Without an RCU variable (before workers run)
   // the old set is freed at once; with one, after a grace period (reclaim()).
-  void publish(const std::vector<uint16_t>& ports);
+  void publish(const std::vector<uint16_t>& distributing, const std::vector<uint16_t>& collecting);
+  // The same ports distributing and collecting (static mode, tests).
+  void publish(const std::vector<uint16_t>& ports) { publish(ports, ports); }
   // Frees the retired sets no worker can still see; returns how many wait.
   size_t reclaim();
   // The set now (control and telemetry).

@@ -124,13 +124,19 @@ Verdict classify(const Interfaces& ifaces, const ParseConfig& cfg, const Interfa
 uint16_t parse_stage(const Interfaces& ifaces, const ParseConfig& cfg, uint8_t in, uint16_t rx_port,
                      rte_mbuf** pkts, uint16_t n, PacketSink& sink) noexcept {
   const Interface& ifc = ifaces[in];
+  // A member that is not collecting takes only LACPDUs and markers (802.1AX
+  // 6.2.11: its Collector discards the rest); read once per burst.
+  const bool collecting = ifc.lag.collects(rx_port);
   for (uint16_t i = 0; i < n && i < 4; i++)
     rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; i++) {
     if (i + 4 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 4], void*));
     rte_mbuf* m = pkts[i];
-    const Verdict v = classify(ifaces, cfg, ifc, m);
+    Verdict v = classify(ifaces, cfg, ifc, m);
+    if (!collecting && !(v.kind == Kind::punt && v.punt == Punt::slow_protocols)) {
+      v = dropped(Drop::not_collecting);
+    }
     switch (v.kind) {
       case Kind::drop:
         sink.drop(m, v.drop);

@@ -1,6 +1,8 @@
 // Stage: parse and validate frames as they come off a port.
 //
 // For each frame of a burst received on one interface:
+//  - on a member port that is not collecting (lag.h), everything but slow
+//    protocols frames is dropped (not-collecting);
 //  - Ethernet: long enough, addressed to us (our MAC, broadcast or multicast),
 //    802.1Q tag present exactly when the interface has a VLAN, and for it;
 //  - ARP and slow protocols frames (LACP, marker; untagged) are punted to

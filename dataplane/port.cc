@@ -56,7 +56,11 @@ bool port_start(uint16_t port, const PortSetup& setup, PortInfo* info_out, std::
     return false;
   }
   const bool fanout = p.driver == "net_af_packet";
-  p.rx_queues = fanout ? info.max_rx_queues : std::min<uint16_t>(setup.workers, info.max_rx_queues);
+  // A tap's queues are pairs (one file descriptor each): as many RX as TX.
+  const bool paired = p.driver == "net_tap";
+  p.rx_queues = fanout   ? info.max_rx_queues
+                : paired ? tx_needed
+                         : std::min<uint16_t>(setup.workers, info.max_rx_queues);
   p.tx_queues = tx_needed;
 
   rte_eth_conf conf{};

@@ -6,7 +6,8 @@
 // addresses when there is more than one (on the source address alone, the way
 // steering.h assigns clients to workers, when asked and the driver can). af_packet opens one socket
 // per queue pair in a single fanout group; every socket receives a share, so every RX queue it has
-// must be polled: sluice gives it W + 1 pairs and polls them all.
+// must be polled: sluice gives it W + 1 pairs and polls them all. A tap
+// (net_tap) needs as many RX queues as TX queues: W + 1 too, all polled.
 #pragma once
 
 #include <rte_ether.h>

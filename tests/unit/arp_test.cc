@@ -435,6 +435,7 @@ TEST_CASE("Arp: a request whose VLAN tag the NIC stripped is answered on the VLA
           "[arp][parse]") {
   Rig rig;
   rig.ifaces[kInside].vlan = 42;
+  rig.ifaces[kInside].lag.publish({kInsidePort, kRxPort});
   rte_mbuf* m = Frame()
                     .to(kBroadcast)
                     .from_mac(kHostMac)

@@ -502,9 +502,101 @@ TEST_CASE("lacp: static mode follows the links and ignores LACPDUs", "[lacp]") {
   CHECK(h.agg.member(0).counters.ignored_rx == 6);
   h.agg.set_link(1, false, h.now);
   CHECK(h.agg.distributing() == std::vector<unsigned>{0});
+  CHECK(h.agg.collecting() == std::vector<unsigned>{0});
   CHECK(h.agg.generation() != g);
   CHECK(h.agg.member(1).counters.link_failures == 1);
   CHECK(h.agg.member(1).counters.state_changes == 2);
+}
+
+TEST_CASE("lacp: a member collects once the partner is in sync, distributes once it collects",
+          "[lacp]") {
+  Harness h(2);
+  for (Info& p : h.peer)
+    p.state = lacp::kActivity | lacp::kTimeout | lacp::kAggregation | lacp::kSynchronization;
+  h.links_up();
+  h.hear(0);
+  h.hear(1);
+  const uint64_t g = h.agg.generation();
+  h.run(4000, {0, 1});
+  CHECK(h.mux(0) == MuxState::collecting);
+  CHECK(h.agg.collecting() == std::vector<unsigned>{0, 1});
+  CHECK(h.agg.distributing().empty());
+  CHECK(h.agg.generation() != g);  // control publishes the collecting members
+  // The partner collects on member 1 only.
+  h.peer[1].state = kUp;
+  h.run(2000, {0, 1});
+  CHECK(h.agg.distributing() == std::vector<unsigned>{1});
+  CHECK(h.agg.collecting() == std::vector<unsigned>{0, 1});
+  // Member 0's partner falls out of sync: it stops collecting.
+  const uint64_t g2 = h.agg.generation();
+  h.peer[0].state = lacp::kActivity | lacp::kTimeout | lacp::kAggregation;
+  h.hear(0);
+  CHECK(h.mux(0) == MuxState::attached);
+  CHECK(h.agg.collecting() == std::vector<unsigned>{1});
+  CHECK(h.agg.generation() != g2);
+}
+
+// A partner with long timeouts (DPDK's bonding driver by default) is sent a
+// LACPDU a second only until the member distributes; a new partner is
+// answered at once.
+TEST_CASE("lacp: fast until distributing, then the partner's slow rate", "[lacp]") {
+  Harness h(2);
+  for (Info& p : h.peer)
+    p.state = kUp & ~lacp::kTimeout;
+  h.links_up();
+  const size_t first = h.lacpdus(0);
+  h.now += kStep;
+  h.hear(0);
+  CHECK(h.lacpdus(0) == first + 1);  // the new partner heard us at once
+  h.hear(0);
+  CHECK(h.lacpdus(0) == first + 1);  // nothing new to say
+  // Waiting for the aggregator (2 s): still a LACPDU a second.
+  const size_t waiting = h.lacpdus(0);
+  h.run(1500, {});
+  CHECK(h.mux(0) == MuxState::waiting);
+  CHECK(h.lacpdus(0) - waiting >= 1);
+  h.hear(1);
+  h.run(4000, {0, 1});
+  REQUIRE(h.agg.distributing() == std::vector<unsigned>{0, 1});
+  // Distributing, to a partner that asked for long timeouts: 30 s periodic.
+  const size_t settled = h.lacpdus(0);
+  h.run(10000, {0, 1});
+  CHECK(h.lacpdus(0) == settled);
+  // Out of sync again: back to a LACPDU a second.
+  h.peer[0].state = lacp::kActivity | lacp::kAggregation;
+  h.run(3000, {0, 1});
+  CHECK(h.mux(0) != MuxState::distributing);
+  CHECK(h.lacpdus(0) - settled >= 3);
+}
+
+TEST_CASE("lacp: a LACPDU from our own system is a loop, counted and ignored", "[lacp]") {
+  Harness h(2);
+  h.links_up();
+  // What we sent on member 1 comes back on member 0 (a switch that floods
+  // slow protocols frames, or a cable between two members).
+  const std::vector<uint8_t> ours = h.last(1);
+  h.agg.on_frame(0, ours, h.now);
+  CHECK(h.agg.member(0).counters.looped_rx == 1);
+  CHECK(h.agg.member(0).rx == RxState::expired);
+  CHECK(h.agg.member(0).partner.system == Mac{});
+  h.run(7000, {});
+  h.agg.on_frame(0, h.last(1), h.now);
+  CHECK(h.agg.member(0).rx == RxState::defaulted);
+  CHECK(h.agg.member(0).selected == lacp::Selected::unselected);
+  CHECK(h.agg.collecting().empty());
+  // With a real partner converged, a looped LACPDU changes nothing.
+  h.hear(0);
+  h.hear(1);
+  h.run(4000, {0, 1});
+  REQUIRE(h.agg.distributing() == std::vector<unsigned>{0, 1});
+  const uint64_t g = h.agg.generation();
+  h.agg.on_frame(1, h.last(0), h.now);
+  h.run(1000, {0, 1});
+  CHECK(h.agg.member(1).counters.looped_rx == 1);
+  CHECK(h.agg.member(1).partner.system == kPeerSystem);
+  CHECK(h.agg.distributing() == std::vector<unsigned>{0, 1});
+  CHECK(h.agg.generation() == g);
+  CHECK(h.agg.member(0).counters.looped_rx == 2);
 }
 
 TEST_CASE("lacp: state text names the bits", "[lacp]") {

@@ -6,6 +6,8 @@
 
 #include <numeric>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "counters.h"
@@ -168,7 +170,7 @@ TEST_CASE("parse_stage: one frame in, one verdict out, one counter", "[parse]") 
   for (const Case& c : cases()) {
     DYNAMIC_SECTION(c.description) {
       LeakCheck leaks;
-      Interfaces ifaces = reference_interfaces();
+      Interfaces ifaces = reference_interfaces(kRxPort, kRxPort);
       ifaces[c.in].vlan = c.vlan;
       ParseConfig cfg;
       cfg.allow_ip_options = c.allow_options;
@@ -226,7 +228,7 @@ TEST_CASE("parse_stage: one frame in, one verdict out, one counter", "[parse]") 
 TEST_CASE("parse_stage: survivors are compacted in order, L2 stripped, padding trimmed",
           "[parse]") {
   LeakCheck leaks;
-  Interfaces ifaces = reference_interfaces();
+  Interfaces ifaces = reference_interfaces(kRxPort, kRxPort);
   WorkerCounters counters;
   PuntRing punts;
   PacketSink sink{counters, punts.get()};
@@ -274,7 +276,7 @@ TEST_CASE("parse_stage: survivors are compacted in order, L2 stripped, padding t
 
 TEST_CASE("parse_stage: a full burst of 32 good frames passes untouched in order", "[parse]") {
   LeakCheck leaks;
-  Interfaces ifaces = reference_interfaces();
+  Interfaces ifaces = reference_interfaces(kRxPort, kRxPort);
   WorkerCounters counters;
   PuntRing punts;
   PacketSink sink{counters, punts.get()};
@@ -291,7 +293,7 @@ TEST_CASE("parse_stage: a full burst of 32 good frames passes untouched in order
 
 TEST_CASE("parse_stage: VLAN stripped by the NIC and checksum offload flags", "[parse]") {
   LeakCheck leaks;
-  Interfaces ifaces = reference_interfaces();
+  Interfaces ifaces = reference_interfaces(kRxPort, kRxPort);
   WorkerCounters counters;
   PuntRing punts;
   PacketSink sink{counters, punts.get()};
@@ -343,7 +345,7 @@ TEST_CASE("parse_stage: VLAN stripped by the NIC and checksum offload flags", "[
 
 TEST_CASE("parse_stage: a full punt ring is a counted drop", "[parse]") {
   LeakCheck leaks;
-  Interfaces ifaces = reference_interfaces();
+  Interfaces ifaces = reference_interfaces(kRxPort, kRxPort);
   WorkerCounters counters;
   PuntRing punts(4);  // 3 usable slots
   PacketSink sink{counters, punts.get()};
@@ -358,11 +360,61 @@ TEST_CASE("parse_stage: a full punt ring is a counted drop", "[parse]") {
   free_all(punted_pkts);
 }
 
+// 802.1AX 6.2.11: a member that is not collecting (LACP has not agreed, or
+// its link is down or within up-delay) passes on LACPDUs and markers only.
+TEST_CASE("parse_stage: a member that is not collecting takes only slow protocols frames",
+          "[parse][lag]") {
+  LeakCheck leaks;
+  constexpr uint16_t kCollecting = 3;
+  constexpr uint16_t kIdle = 4;
+  Interfaces ifaces = reference_interfaces(kCollecting, kRxPort);
+  ifaces[kInside].members = {kCollecting, kIdle};
+  // kIdle collects nothing and distributes nothing; then it collects only.
+  ifaces[kInside].lag.publish({kCollecting}, {kCollecting});
+  WorkerCounters counters;
+  PuntRing punts;
+  PacketSink sink{counters, punts.get()};
+  const Frame lacpdu = client().to(mac(0x01, 0x80, 0xc2, 0, 0, 2)).ether_type(RTE_ETHER_TYPE_SLOW);
+  auto burst = [&](uint16_t port) {
+    rte_mbuf* pkts[4] = {client().id(1).mbuf(), arp_request().mbuf(), lacpdu.mbuf(),
+                         client().id(4).dst("10.16.1.1").echo_request().mbuf()};
+    const uint16_t kept = parse_stage(ifaces, ParseConfig{}, kInside, port, pkts, 4, sink);
+    for (uint16_t i = 0; i < kept; i++)
+      rte_pktmbuf_free(pkts[i]);
+    auto punted_pkts = punts.drain();
+    std::vector<Punt> why;
+    for (rte_mbuf* m : punted_pkts)
+      why.push_back(meta(m).punt);
+    free_all(punted_pkts);
+    return std::pair{kept, why};
+  };
+
+  auto [kept, why] = burst(kIdle);
+  CHECK(kept == 0);
+  CHECK(why == std::vector<Punt>{Punt::slow_protocols});
+  CHECK(counters.dropped(Drop::not_collecting) == 3);
+  CHECK(total_drops(counters) == 3);
+
+  std::tie(kept, why) = burst(kCollecting);
+  CHECK(kept == 1);
+  CHECK(why == std::vector<Punt>{Punt::arp, Punt::slow_protocols, Punt::icmp_echo});
+  CHECK(counters.dropped(Drop::not_collecting) == 3);
+
+  // Collecting before distributing (the partner is in sync, not yet
+  // collecting): frames are taken, nothing is sent there yet.
+  ifaces[kInside].lag.publish({kCollecting}, {kCollecting, kIdle});
+  std::tie(kept, why) = burst(kIdle);
+  CHECK(kept == 1);
+  CHECK(why.size() == 3);
+  CHECK(counters.dropped(Drop::not_collecting) == 3);
+  CHECK(total_drops(counters) == 3);
+}
+
 // The network and broadcast addresses of our subnets are martian as a
 // source as well as a destination.
 TEST_CASE("parse_stage: a directed broadcast of our subnet is a martian source", "[parse]") {
   LeakCheck leaks;
-  Interfaces ifaces = reference_interfaces();
+  Interfaces ifaces = reference_interfaces(kRxPort, kRxPort);
   WorkerCounters counters;
   PuntRing punts;
   PacketSink sink{counters, punts.get()};
