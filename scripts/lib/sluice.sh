@@ -310,10 +310,9 @@ sl_wait_listen() {
 
 # --- sluice --------------------------------------------------------------------
 
-# sl_config [EXTRA_INI_LINES]: a configuration for the topology on stdout.
-# The extra lines come last: with SL_NAT they are in the [nat] section unless
-# they open another one (e.g. '[dataplane]' 'workers = 2').
-sl_config() {
+# sl_config_inside: the [eal] and [inside] sections of sl_config, for tests
+# that write an outside of their own (aggregates of other ports).
+sl_config_inside() {
   cat <<EOF
 # sluice configuration for test run $SL_ID
 [eal]
@@ -326,6 +325,14 @@ port = net_af_packet0,iface=$SL_IF_IN
 clients = $SL_CLIENT_PREFIX
 EOF
   [ -n "${SL_VLAN:-}" ] && echo "vlan = $SL_VLAN"
+  return 0
+}
+
+# sl_config [EXTRA_INI_LINES]: a configuration for the topology on stdout.
+# The extra lines come last: with SL_NAT they are in the [nat] section unless
+# they open another one (e.g. '[dataplane]' 'workers = 2').
+sl_config() {
+  sl_config_inside
   cat <<EOF
 
 [outside]

@@ -41,15 +41,9 @@ ip -n "$SL_NS_CLI" addr add "$SL_CLI_IP/24" dev "$SL_IF_CLI"
 ip -n "$SL_NS_CLI" route add default via "$SL_IN_IP"
 
 SL_CONF=$SL_TMP/sluice.conf
-cat >"$SL_CONF" <<CONF
-[eal]
-prefix = $SL_PREFIX
-memory-mb = 512
-
-[inside]
-address = $SL_IN_IP/24
-port = net_af_packet0,iface=$SL_IF_IN
-clients = $SL_CLIENT_PREFIX
+{
+  sl_config_inside
+  cat <<CONF
 
 [outside]
 address = 192.0.2.1/24
@@ -66,6 +60,7 @@ neighbour = 192.0.2.2 $PEER_MAC
 static = 10.253.0.0/16 via $SL_CLI_IP
 static = 10.254.0.0/16 via 192.0.2.2
 CONF
+} >"$SL_CONF"
 sl_start || { sl_fail "sluice starts"; sl_finish; }
 sl_pass "sluice starts with an LACP aggregate"
 

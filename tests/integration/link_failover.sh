@@ -41,15 +41,9 @@ ip -n "$SL_NS_CLI" addr add "$SL_CLI_IP/24" dev "$SL_IF_CLI"
 ip -n "$SL_NS_CLI" route add default via "$SL_IN_IP"
 
 SL_CONF=$SL_TMP/sluice.conf
-cat >"$SL_CONF" <<CONF
-[eal]
-prefix = $SL_PREFIX
-memory-mb = 512
-
-[inside]
-address = $SL_IN_IP/24
-port = net_af_packet0,iface=$SL_IF_IN
-clients = $SL_CLIENT_PREFIX
+{
+  sl_config_inside
+  cat <<CONF
 
 [outside]
 address = $SL_OUT_IP/24
@@ -60,6 +54,7 @@ down-delay-ms = $DOWN_DELAY
 up-delay-ms = $UP_DELAY
 neighbour = $SL_SRV_IP $PEER_MAC
 CONF
+} >"$SL_CONF"
 sl_start || { sl_fail "sluice starts with two net_tap members"; sl_finish; }
 sl_pass "sluice starts with two net_tap members"
 
