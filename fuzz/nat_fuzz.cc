@@ -153,7 +153,7 @@ struct Rig {
     p.sessions = 256;
     p.clients = 32;
     p.max_blocks = 4;
-    p.max_sessions = 64;
+    p.max_sessions = 8;  // per client: refusals within reach
     p.endpoint_independent_filtering = (config & 1) != 0;
     p.udp_timeout_ms = 30'000;
     p.tcp_established_timeout_ms = 600'000;

@@ -112,6 +112,8 @@ def main():
     write("nat_fuzz", "fragments",
           b"\0" + record(4, client((17, dgram[24:], 5, 3))) +
           record(4, client((17, dgram[:24], 5, 0x2000))) + record(6, b""))
+    write("nat_fuzz", "quota", b"\2" + b"".join(record(4, client((17, udp(41000 + i, 53))))
+                                                 for i in range(9)))
     write("nat_fuzz", "unsolicited",
           b"\1" + record(5, eth(OUTSIDE_MAC, ipv4("203.0.113.9", "198.51.100.1", 17,
                                                  udp(53, 1030)))))
