@@ -60,7 +60,8 @@ void put_n(uint8_t* p, uint16_t length, uint64_t v) {
 }
 
 uint64_t value_of(Value v, const NatEvent& e, int64_t offset) {
-  const auto wall = static_cast<uint64_t>(static_cast<int64_t>(e.time_ms) + offset);
+  // Modulo 2^64, for any clock and offset: a signed sum could overflow (UB).
+  const uint64_t wall = e.time_ms + static_cast<uint64_t>(offset);
   switch (v) {
     case Value::event_time:
       return wall;

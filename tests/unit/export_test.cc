@@ -93,6 +93,24 @@ ipfix::Encoder encoder(Captured& c, ipfix::EncoderOptions o = {}) {
 
 }  // namespace
 
+// Found by fuzz/ipfix_fuzz under UBSan: the sum of clock and offset was
+// signed and could overflow.
+TEST_CASE("IPFIX: observation time is the clock plus the offset modulo 2^64", "[export][ipfix]") {
+  Captured c;
+  ipfix::Encoder enc = encoder(c);
+  IpfixDecoder dec;
+  const std::vector<uint8_t> t = enc.templates_message(1234);
+  dec.decode(t.data(), t.size());
+  NatEvent e = block_event(NatEventType::block_allocate);
+  e.time_ms = INT64_MAX;  // past any int64_t sum with a positive offset
+  enc.add(e, kOffset, 1300);
+  enc.flush(1300);
+  REQUIRE(c.messages.size() == 1);
+  const DecodedMessage m = dec.decode(c.messages[0].data(), c.messages[0].size());
+  REQUIRE(m.records.size() == 1);
+  CHECK(m.records[0].get(kObservationTimeMs) == uint64_t{INT64_MAX} + kOffset);
+}
+
 TEST_CASE("IPFIX: templates and NAT event records decode field by field", "[export][ipfix]") {
   const bool destinations = GENERATE(false, true);
   INFO("destinations " << destinations);

@@ -28,7 +28,6 @@ const uint32_t kClient = ip("10.16.1.10");
 const uint32_t kPublic = ip("198.51.100.1");
 const uint32_t kRemote = ip("203.0.113.5");
 const uint32_t kRouter = ip("192.0.2.99");
-constexpr uint16_t kClientPort = 40000;
 constexpr uint16_t kPublicPort = 61031;
 constexpr uint16_t kRemotePort = 53;
 
