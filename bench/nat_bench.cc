@@ -411,7 +411,7 @@ class Bench {
       rte_ring_free(punt);
       return r;
     }
-    Handoff handoff(0, {nullptr}, {nullptr}, w.sink);
+    Handoff handoff({nullptr}, {nullptr}, w.sink);
     CgnatWorker cw{table, handoff, {}, {}, 1};
     cw.nat.inside_address = kInsideAddr;
     cw.nat.hz = rte_get_tsc_hz();

@@ -277,7 +277,7 @@ void Daemon::setup_nat() {
       to[j] = handoff_rings_[size_t{k} * w + j];
       from[j] = handoff_rings_[size_t{j} * w + k];
     }
-    handoffs_.push_back(std::make_unique<Handoff>(k, to, from, workers_[k]->sink));
+    handoffs_.push_back(std::make_unique<Handoff>(to, from, workers_[k]->sink));
     CgnatWorker cw{*nat_.back(), *handoffs_.back(), {}, {}, w};
     cw.frag.entries = nc.fragments;
     cw.frag.held = nc.fragments_held;

@@ -2,13 +2,8 @@
 
 namespace sluice {
 
-Handoff::Handoff(unsigned worker, std::vector<rte_ring*> to, std::vector<rte_ring*> from,
-                 PacketSink& sink)
-    : worker_(worker),
-      to_(std::move(to)),
-      from_(std::move(from)),
-      staged_(to_.size()),
-      sink_(sink) {}
+Handoff::Handoff(std::vector<rte_ring*> to, std::vector<rte_ring*> from, PacketSink& sink)
+    : to_(std::move(to)), from_(std::move(from)), staged_(to_.size()), sink_(sink) {}
 
 Handoff::~Handoff() {
   for (Staged& s : staged_)

@@ -28,8 +28,7 @@ class Handoff {
  public:
   // to[k]: the ring from this worker to worker k; from[k]: from worker k to
   // this one (nullptr at this worker's own index).
-  Handoff(unsigned worker, std::vector<rte_ring*> to, std::vector<rte_ring*> from,
-          PacketSink& sink);
+  Handoff(std::vector<rte_ring*> to, std::vector<rte_ring*> from, PacketSink& sink);
   ~Handoff();
   Handoff(const Handoff&) = delete;
   Handoff& operator=(const Handoff&) = delete;
@@ -54,7 +53,6 @@ class Handoff {
   };
   void flush(unsigned owner) noexcept;
 
-  unsigned worker_;
   std::vector<rte_ring*> to_;
   std::vector<rte_ring*> from_;
   std::vector<Staged> staged_;

@@ -119,7 +119,7 @@ class Rig {
         to[j] = rings_[size_t{k} * workers + j];
         from[j] = rings_[size_t{j} * workers + k];
       }
-      handoffs_.push_back(std::make_unique<Handoff>(k, to, from, wk.sink));
+      handoffs_.push_back(std::make_unique<Handoff>(to, from, wk.sink));
       Nat44Options options;
       options.exhausted_icmp = true;
       options.inside_address = ip("10.16.1.1");
