@@ -65,14 +65,6 @@ uint16_t fold(uint32_t sum) {
   return static_cast<uint16_t>(~sum);
 }
 
-uint32_t sum16(const uint8_t* p, size_t len) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < len; i += 2)
-    sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-  if (len & 1) sum += static_cast<uint32_t>(p[len - 1] << 8);
-  return sum;
-}
-
 void put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
@@ -89,6 +81,14 @@ size_t fix_ip_header(uint8_t* ip, size_t len) {
 }
 
 }  // namespace
+
+uint32_t sum16(const uint8_t* p, size_t len) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < len; i += 2)
+    sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
+  if (len & 1) sum += static_cast<uint32_t>(p[len - 1] << 8);
+  return sum;
+}
 
 rte_mempool* pool() {
   return env().pool;

@@ -37,6 +37,9 @@ rte_mbuf* mbuf_of(std::span<const uint8_t> bytes);
 // checksum; for an ICMP error, first the quoted IP header's checksum.
 void fix_checksums(uint8_t* ip, size_t len);
 
+// The one's complement sum of len bytes as big-endian 16-bit words, unfolded.
+uint32_t sum16(const uint8_t* p, size_t len);
+
 // Frees every mbuf left on the punt ring.
 void drain_punts();
 

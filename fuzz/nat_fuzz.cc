@@ -43,14 +43,6 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-uint32_t sum16(const uint8_t* p, size_t len) {
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < len; i += 2)
-    sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-  if (len & 1) sum += static_cast<uint32_t>(p[len - 1] << 8);
-  return sum;
-}
-
 bool folds_to_ffff(uint32_t sum) {
   while (sum >> 16)
     sum = (sum & 0xffff) + (sum >> 16);
@@ -68,15 +60,15 @@ bool l4_checksum_ok(const rte_mbuf* m) {
   const size_t l4_len = len - ihl;
   switch (ip[9]) {
     case IPPROTO_ICMP:
-      return l4_len >= 8 && folds_to_ffff(sum16(l4, l4_len));
+      return l4_len >= 8 && folds_to_ffff(fuzz::sum16(l4, l4_len));
     case IPPROTO_UDP:
       if (l4_len < 8) return false;
       if (l4[6] == 0 && l4[7] == 0) return true;
       [[fallthrough]];
     case IPPROTO_TCP:
       if (ip[9] == IPPROTO_TCP && l4_len < 20) return false;
-      return folds_to_ffff(sum16(ip + 12, 8) + ip[9] + static_cast<uint32_t>(l4_len) +
-                           sum16(l4, l4_len));
+      return folds_to_ffff(fuzz::sum16(ip + 12, 8) + ip[9] + static_cast<uint32_t>(l4_len) +
+                           fuzz::sum16(l4, l4_len));
     default:
       return false;
   }
