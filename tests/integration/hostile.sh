@@ -23,9 +23,10 @@
 #                                   (frag_track_test covers them)
 #   tiny 500                        ip-truncated rose by exactly 500
 #   oversized 200 (1614-byte)       survived, counted
-# Then: the download ran every second of the run (no 1 s interval without
-# data), B opens a new TCP connection, the counter identities hold live and
-# exactly on the exit summary, and sluice exits 0.
+# Then: nothing listens on the network and the telemetry socket's directory
+# is root's alone (0700); the download ran every second of the run (no 1 s
+# interval without data), B opens a new TCP connection, the counter
+# identities hold live and exactly on the exit summary, and sluice exits 0.
 set -uo pipefail
 export SL_NAT=1 SL_CLI_EXTRA=1
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
@@ -128,6 +129,12 @@ flood "$NS_A" "$IF_A" oversized 200 --src "$A" --dport 14
 settle
 
 sl_check "sluice is still running after the floods" kill -0 "$SL_SLUICE_PID"
+# Safe defaults: nothing listens on the network, and the telemetry socket's
+# directory is root's alone.
+listening=$(ip netns exec "$SL_NS_SLU" ss -Hlntu | wc -l)
+sl_expect "sluice opens no listening TCP or UDP port" "$listening" -eq 0
+sl_expect "the runtime directory (telemetry socket) is root's alone" \
+  "$(stat -c '%a %U' "/var/run/dpdk/$SL_PREFIX")" == "700 root"
 sl_check "the download was still running when the floods ended" kill -0 "$IPERF"
 kill -INT "$IPERF" 2>/dev/null
 wait "$IPERF" 2>/dev/null
