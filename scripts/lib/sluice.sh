@@ -310,6 +310,15 @@ sl_wait_listen() {
 
 # --- sluice --------------------------------------------------------------------
 
+# sl_inside_client: the client namespace's veth to sluice's inside, with the
+# client's address and its default route via sluice, for tests that build
+# an outside of their own.
+sl_inside_client() {
+  sl_veth "$SL_IF_CLI" "$SL_NS_CLI" "$SL_IF_IN" "$SL_NS_SLU" || return 1
+  ip -n "$SL_NS_CLI" addr add "$SL_CLI_IP/24" dev "$SL_IF_CLI" &&
+    ip -n "$SL_NS_CLI" route add default via "$SL_IN_IP"
+}
+
 # sl_config_inside: the [eal] and [inside] sections of sl_config, for tests
 # that write an outside of their own (aggregates of other ports).
 sl_config_inside() {

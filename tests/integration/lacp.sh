@@ -31,14 +31,12 @@ SL_NS_PEER=$SL_TAG-peer
 PEER_MAC=02:00:00:00:0b:01
 OUT_MAC=00:01:02:03:04:01  # where DPDK 22.11's flowgen sends, whatever --eth-peer says
 sl_ns_new "$SL_NS_CLI" && sl_ns_new "$SL_NS_SLU" && sl_ns_new "$SL_NS_PEER" || { sl_fail "namespaces"; sl_finish; }
-sl_veth "$SL_IF_CLI" "$SL_NS_CLI" "$SL_IF_IN" "$SL_NS_SLU" || { sl_fail "veth"; sl_finish; }
+sl_inside_client || { sl_fail "client veth"; sl_finish; }
 for i in 0 1; do
   sl_veth "${SL_TAG}o$i" "$SL_NS_SLU" "${SL_TAG}q$i" "$SL_NS_PEER" || { sl_fail "veth"; sl_finish; }
   sl_shape_slow "$SL_NS_PEER" "${SL_TAG}q$i" || { sl_fail "tc shaping on the partner"; sl_finish; }
 done
 SL_LINKS=()
-ip -n "$SL_NS_CLI" addr add "$SL_CLI_IP/24" dev "$SL_IF_CLI"
-ip -n "$SL_NS_CLI" route add default via "$SL_IN_IP"
 
 SL_CONF=$SL_TMP/sluice.conf
 {

@@ -35,10 +35,8 @@ PEER_MAC=02:00:00:00:0c:01
 TAP0=${SL_TAG}t0
 TAP1=${SL_TAG}t1
 sl_ns_new "$SL_NS_CLI" && sl_ns_new "$SL_NS_SLU" && sl_ns_new "$SL_NS_SRV" || { sl_fail "namespaces"; sl_finish; }
-sl_veth "$SL_IF_CLI" "$SL_NS_CLI" "$SL_IF_IN" "$SL_NS_SLU" || { sl_fail "veth"; sl_finish; }
+sl_inside_client || { sl_fail "client veth"; sl_finish; }
 SL_LINKS=()
-ip -n "$SL_NS_CLI" addr add "$SL_CLI_IP/24" dev "$SL_IF_CLI"
-ip -n "$SL_NS_CLI" route add default via "$SL_IN_IP"
 
 SL_CONF=$SL_TMP/sluice.conf
 {
