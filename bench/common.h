@@ -5,11 +5,13 @@
 // ports. write_headers(): the Ethernet and IPv4 headers of a synthetic frame.
 #pragma once
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ether.h>
 #include <rte_ip.h>
 
 #include <fmt/format.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -19,6 +21,29 @@
 #include "port.h"
 
 namespace sluice::benchmark {
+
+// What the timed loops read, in TSC cycles: the TSC itself (wall time, the
+// default), or the thread's CPU time scaled to TSC cycles (--clock cpu),
+// which leaves out the time the thread was descheduled, so a figure taken on
+// a shared machine is what the code cost and not what its neighbours took
+// (they still share the caches).
+enum class Clock { tsc, cpu };
+inline Clock bench_clock = Clock::tsc;
+
+inline uint64_t cycles_now() {
+  if (bench_clock == Clock::tsc) return rte_rdtsc_precise();
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  const double ns = double(ts.tv_sec) * 1e9 + double(ts.tv_nsec);
+  return static_cast<uint64_t>(ns * double(rte_get_tsc_hz()) / 1e9);
+}
+
+// Parses a --clock value; false if it is neither.
+inline bool set_clock(const std::string& v) {
+  if (v != "tsc" && v != "cpu") return false;
+  bench_clock = v == "tsc" ? Clock::tsc : Clock::cpu;
+  return true;
+}
 
 inline bool init_eal(const char* program, unsigned memory_mb) {
   std::vector<std::string> eal = {program,

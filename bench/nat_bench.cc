@@ -63,6 +63,9 @@
 //                  [--packets P] [--per-client C] [--block-size B]
 //                  [--capacity X] [--memory-mb M] [--pages 4k|thp]
 //                  [--reader-cost yes] [--reader-passes K] [--json FILE]
+//                  [--clock tsc|cpu]
+// --clock cpu: cycles while the thread ran (its CPU time at the TSC rate)
+// rather than the TSC, for figures on a shared machine (bench/common.h).
 // --capacity X: a table of X times the sessions made (hash load 1/X).
 // --pages thp asks for transparent huge pages: madvise on the DPDK heap and
 // glibc.malloc.hugetlb=1 for malloc'd memory. Where the kernel gives none to
@@ -526,21 +529,21 @@ class Bench {
       offset_ += (longest + 2000) * tsc_per_ms();
       const uint64_t visits = table.counters().expiry_visits.read();
       const uint32_t live = table.sessions_in_use();
-      uint64_t start = rte_rdtsc_precise();
+      uint64_t start = benchmark::cycles_now();
       const uint64_t at = now_ms();
       for (uint64_t calls = 0; table.sessions_in_use() != 0 && calls < 4 * uint64_t{n}; calls++)
         table.expire(at, cw.expiry_budget);
-      r.expire.push_back(double(rte_rdtsc_precise() - start) / live);
+      r.expire.push_back(double(benchmark::cycles_now() - start) / live);
       r.expiry_visits = double(table.counters().expiry_visits.read() - visits) / live;
       // Then the port blocks, once their hold-down is over.
       offset_ += (p.pool.hold_down_ms + 2000) * tsc_per_ms();
       const uint32_t blocks = table.blocks().allocated_blocks();
-      start = rte_rdtsc_precise();
+      start = benchmark::cycles_now();
       const uint64_t later = now_ms();
       for (uint64_t calls = 0; table.blocks().allocated_blocks() != 0 && calls < 4 * uint64_t{n};
            calls++)
         table.expire(later, cw.expiry_budget);
-      r.release.push_back(double(rte_rdtsc_precise() - start) / std::max(1u, blocks));
+      r.release.push_back(double(benchmark::cycles_now() - start) / std::max(1u, blocks));
       if (table.sessions_in_use() != 0 || table.clients_in_use() != 0 ||
           table.mappings_in_use() != 0) {
         r.error =
@@ -603,14 +606,14 @@ class Bench {
   double io(uint32_t packets, uint16_t tx_port) {
     rte_mbuf* pkts[kBurst];
     uint32_t next = 0;
-    const uint64_t start = rte_rdtsc_precise();
+    const uint64_t start = benchmark::cycles_now();
     while (next < packets) {
       const auto k = static_cast<uint16_t>(std::min<uint32_t>(kBurst, packets - next));
       fill(next, pkts, k);
       const uint16_t sent = rte_eth_tx_burst(tx_port, 0, pkts, k);
       rte_pktmbuf_free_bulk(pkts + sent, k - sent);
     }
-    return double(rte_rdtsc_precise() - start) / packets;
+    return double(benchmark::cycles_now() - start) / packets;
   }
 
   // Cycles per packet: frames_[0 .. packets) through a pipeline, one worker
@@ -619,7 +622,7 @@ class Bench {
     rte_mbuf* pkts[kBurst];
     uint32_t next = 0;
     if (packets == 0) return 0;
-    const uint64_t start = rte_rdtsc_precise();
+    const uint64_t start = benchmark::cycles_now();
     while (next < packets) {
       const auto k = static_cast<uint16_t>(std::min<uint32_t>(kBurst, packets - next));
       fill(next, pkts, k);
@@ -629,7 +632,7 @@ class Bench {
       w.mailbox.serve(p, t);
       w.tx.flush();
     }
-    return double(rte_rdtsc_precise() - start) / packets;
+    return double(benchmark::cycles_now() - start) / packets;
   }
 
   // Cycles per key: the session table's bulk lookup alone on keys_, bursts of
@@ -639,7 +642,7 @@ class Bench {
     uint32_t index[kBurst];
     uint64_t sum = 0;
     const uint64_t ms = now_ms();
-    const uint64_t start = rte_rdtsc_precise();
+    const uint64_t start = benchmark::cycles_now();
     for (uint32_t next = 0; next + kBurst <= o_.packets; next += kBurst) {
       table.lookup(&keys_[next], kBurst, index);
       for (uint16_t i = 0; i < kBurst && record; i++) {
@@ -649,7 +652,7 @@ class Bench {
       }
       sum += index[0];
     }
-    const double cycles = double(rte_rdtsc_precise() - start) / o_.packets;
+    const double cycles = double(benchmark::cycles_now() - start) / o_.packets;
     reads_ += sum;  // so the reads are not optimised away
     return cycles;
   }
@@ -678,9 +681,11 @@ void report(const Options& o, const std::vector<SizeResult>& results) {
   fmt::print(
       "cgnat pipeline microbenchmark: one worker, TSC {:.2f} GHz, {} rounds x {} trials of {} "
       "packets, 64 B frames, {} sessions per client (TCP and UDP), port blocks of {}, {} pages, "
-      "table capacity {:.2f} x sessions, load average {} at the start and {} at the end\n\n",
+      "table capacity {:.2f} x sessions, {} clock, load average {} at the start and {} at the "
+      "end\n\n",
       ghz, o.rounds, o.trials, o.packets, o.per_client, o.block_size, o.thp ? "THP" : "4 KiB",
-      o.capacity, o.load_before, loadavg());
+      o.capacity, benchmark::bench_clock == benchmark::Clock::tsc ? "TSC" : "thread CPU time",
+      o.load_before, loadavg());
   fmt::print(
       "Established path, cycles per packet, median (min-max). io = alloc + copy + TX to "
       "net_null; forward = the forward pipeline (no NAT); cgnat - io = NAT + routing + "
@@ -765,9 +770,11 @@ void report(const Options& o, const std::vector<SizeResult>& results) {
              o.rounds, o.trials, o.packets);
   fmt::print(f,
              "\"per_client\": {}, \"block_size\": {}, \"pages\": \"{}\", \"capacity\": {:.2f}, "
-             "\"memory_mb\": {}, \"load_before\": \"{}\", \"load_after\": \"{}\", \"sizes\": [",
+             "\"memory_mb\": {}, \"clock\": \"{}\", \"load_before\": \"{}\", "
+             "\"load_after\": \"{}\", \"sizes\": [",
              o.per_client, o.block_size, o.thp ? "thp" : "4k", o.capacity, o.memory_mb,
-             o.load_before, loadavg());
+             benchmark::bench_clock == benchmark::Clock::tsc ? "tsc" : "cpu", o.load_before,
+             loadavg());
   for (size_t i = 0; i < results.size(); i++) {
     const SizeResult& r = results[i];
     fmt::print(f,
@@ -881,6 +888,11 @@ int main(int argc, char** argv) {
       o.reader_cost = v == "yes";
     } else if (k == "--reader-passes") {
       o.reader_passes = std::max(1, std::stoi(v));
+    } else if (k == "--clock") {
+      if (!benchmark::set_clock(v)) {
+        std::fprintf(stderr, "nat_bench: --clock is tsc or cpu, not %s\n", v.c_str());
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "nat_bench: unknown option %s\n", k.c_str());
       return 2;
