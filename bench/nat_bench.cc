@@ -30,8 +30,9 @@
 // (io included) copies its frames from that buffer into fresh mbufs.
 //
 // Alongside, "lookup" times NatTable::lookup alone on the same sessions' keys
-// (no packets), and "+ record" adds the session record access of the hit
-// path: the session table's share of the established path.
+// (no packets; the index confirms a key against its session record, so that
+// line is read too), and "+ record" adds the record access of the hit path
+// (last_ms written): the session table's share of the established path.
 //
 // The public pool is sized so the sessions fill it: N / per-client clients,
 // each with per-client / block-size port blocks, 504 blocks of 128 ports per
@@ -39,10 +40,10 @@
 // mapping per session. Clients are 10.16.0.0/12 behind an inside router,
 // remotes 8.0.0.0/8 port 443.
 //
-// Memory: rte_malloc heap bytes (rte_hash tables) and malloc bytes (records,
-// free lists, timer wheel, port blocks) taken by the NatTable, measured
-// around its construction; bytes per session is their sum over its capacity
-// (N, or capacity x N). The DPDK heap is ordinary memory under --no-huge
+// Memory: rte_malloc heap bytes (session index, rte_hash tables) and malloc
+// bytes (records, free lists, timer wheel, port blocks) taken by the
+// NatTable, measured around its construction; bytes per session is their sum
+// over its capacity (N, or capacity x N). The DPDK heap is ordinary memory under --no-huge
 // here; it is faulted in before the first packet, as hugepages would be.
 //
 // Clock: the pipeline gets the TSC (Nat44Options::hz = TSC rate) plus an

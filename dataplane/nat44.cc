@@ -172,13 +172,13 @@ void Nat44::translate_hits(rte_mbuf** pkts, const NatTuple* t, const SessionKey*
                            uint32_t* index, bool* live, uint16_t n, bool outward,
                            uint64_t now) noexcept {
   const uint64_t now_ms = ms(now);
-  uint32_t clients[kBurst];
-  table_.lookup(keys, n, index, clients);
-  const Direction d = outward ? Direction::upload : Direction::download;
-  for (uint16_t i = 0; i < n; i++) {
-    if (index[i] == kNoIndex) continue;
-    table_.prefetch(index[i]);
-    if (options_.policer != nullptr) table_.prefetch_meter(clients[i], d);
+  table_.lookup(keys, n, index);
+  if (options_.policer != nullptr) {
+    // The sessions are in cache now; their clients' meters are not.
+    const Direction d = outward ? Direction::upload : Direction::download;
+    for (uint16_t i = 0; i < n; i++) {
+      if (index[i] != kNoIndex) table_.prefetch_meter(table_.session(index[i]).client, d);
+    }
   }
   for (uint16_t i = 0; i < n; i++) {
     if (live[i] && index[i] != kNoIndex)

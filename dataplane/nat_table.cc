@@ -60,13 +60,6 @@ void* as_data(uint32_t index) noexcept {
   return reinterpret_cast<void*>(static_cast<uintptr_t>(index));
 }
 
-// A session key's data: the session and its client, so one lookup gives
-// both records to prefetch (the client's policers) without a dependent load.
-void* session_data(uint32_t session, uint32_t client) noexcept {
-  return reinterpret_cast<void*>(static_cast<uintptr_t>(session) | static_cast<uintptr_t>(client)
-                                                                       << 32);
-}
-
 std::vector<uint32_t> all_indexes(uint32_t n) {
   std::vector<uint32_t> v(n);
   // Popped from the back: index 0 first.
@@ -103,6 +96,7 @@ NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, u
       blocks_(params.pool, worker, workers),
       timers_(params.sessions, 8192, 1000, now_ms),
       sessions_(params.sessions),
+      index_(2 * params.sessions, static_cast<uint32_t>(params.seed >> 32) ^ 0x5e55),
       mappings_(params.sessions),
       clients_(params.clients),
       meters_(params.clients),
@@ -115,7 +109,12 @@ NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, u
     error_ = "max_blocks must be 1 to " + std::to_string(kMaxBlocksPerClient);
     return;
   }
-  session_keys_ = make_hash("nat_sess", 2 * params.sessions, sizeof(SessionKey), &error_);
+  if (!index_.ok()) {
+    error_ = "cannot make the NAT session index for " + std::to_string(params.sessions) +
+             " sessions: " + rte_strerror(rte_errno) +
+             " (raise eal.memory-mb or lower nat.sessions)";
+    return;
+  }
   mapping_keys_ = make_hash("nat_map", 2 * params.sessions, sizeof(MappingKey), &error_);
   client_keys_ = make_hash("nat_cli", params.clients, sizeof(uint32_t), &error_);
   if (!params.endpoint_independent_filtering) {
@@ -124,7 +123,6 @@ NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, u
 }
 
 NatTable::~NatTable() {
-  rte_hash_free(session_keys_);
   rte_hash_free(mapping_keys_);
   rte_hash_free(filter_keys_);
   rte_hash_free(client_keys_);
@@ -138,29 +136,11 @@ uint32_t NatTable::next_random() noexcept {
   return static_cast<uint32_t>((random_ * 0x2545F4914F6CDD1DULL) >> 32);
 }
 
-void NatTable::lookup(const SessionKey* keys, uint32_t n, uint32_t* out,
-                      uint32_t* clients) noexcept {
-  const void* ptrs[RTE_HASH_LOOKUP_BULK_MAX];
-  void* data[RTE_HASH_LOOKUP_BULK_MAX];
-  for (uint32_t done = 0; done < n; done += RTE_HASH_LOOKUP_BULK_MAX) {
-    const uint32_t k = std::min<uint32_t>(n - done, RTE_HASH_LOOKUP_BULK_MAX);
-    for (uint32_t i = 0; i < k; i++)
-      ptrs[i] = &keys[done + i];
-    uint64_t hits = 0;
-    rte_hash_lookup_bulk_data(session_keys_, ptrs, k, &hits, data);
-    for (uint32_t i = 0; i < k; i++) {
-      const auto d = reinterpret_cast<uintptr_t>(data[i]);
-      const bool hit = (hits >> i) & 1;
-      out[done + i] = hit ? static_cast<uint32_t>(d) : kNoIndex;
-      if (clients != nullptr) clients[done + i] = hit ? static_cast<uint32_t>(d >> 32) : kNoIndex;
-    }
+void NatTable::lookup(const SessionKey* keys, uint32_t n, uint32_t* out) const noexcept {
+  for (uint32_t done = 0; done < n; done += SessionIndex::kBurstMax) {
+    index_.lookup(keys + done, std::min<uint32_t>(n - done, SessionIndex::kBurstMax),
+                  sessions_.data(), out + done);
   }
-}
-
-uint32_t NatTable::lookup(const SessionKey& key) noexcept {
-  void* data = nullptr;
-  if (rte_hash_lookup_data(session_keys_, &key, &data) < 0) return kNoIndex;
-  return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
 }
 
 uint64_t NatTable::timeout_ms(const Session& s) const noexcept {
@@ -287,9 +267,9 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   const uint32_t s = free_sessions_.back();
   const SessionKey in{mp.inside_ip, remote_ip, mp.inside_port, remote_port, mp.proto, 0, 0};
   const SessionKey out{mp.public_ip, remote_ip, mp.public_port, remote_port, mp.proto, 1, 0};
-  if (rte_hash_add_key_data(session_keys_, &in, session_data(s, mp.client)) != 0) return kNoIndex;
-  if (rte_hash_add_key_data(session_keys_, &out, session_data(s, mp.client)) != 0) {
-    rte_hash_del_key(session_keys_, &in);
+  if (!index_.add(in, s)) return kNoIndex;
+  if (!index_.add(out, s)) {
+    index_.remove(in, s);
     return kNoIndex;
   }
   free_sessions_.pop_back();
@@ -429,8 +409,8 @@ void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
   }
   const SessionKey in{s.inside_ip, s.remote_ip, s.inside_port, s.remote_port, s.proto, 0, 0};
   const SessionKey out{s.public_ip, s.remote_ip, s.public_port, s.remote_port, s.proto, 1, 0};
-  rte_hash_del_key(session_keys_, &in);
-  rte_hash_del_key(session_keys_, &out);
+  index_.remove(in, index);
+  index_.remove(out, index);
   if (filter_keys_ != nullptr) filter_add(s.mapping, s.remote_ip, -1);
   Mapping& mp = mappings_[s.mapping];
   clients_[s.client].sessions--;

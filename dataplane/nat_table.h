@@ -12,10 +12,13 @@
 //   session  one mapping talking to one remote address:port: the unit of
 //            filtering, TCP state, timeouts and (later) flow accounting
 //
-// Lookups use DPDK's rte_hash (cuckoo, bulk lookup with prefetch):
-//   sessions: two keys per session, inside view (inside ip:port, remote) and
-//             outside view (public ip:port, remote), one table, so each
-//             direction's established path is one bulk lookup per burst;
+// Lookups:
+//   sessions: our own bucketized index (session_index.h), two keys per
+//             session, inside view (inside ip:port, remote) and outside view
+//             (public ip:port, remote), confirmed against the session record,
+//             so each direction's established path is one bulk lookup per
+//             burst and two cache lines per packet;
+// and DPDK's rte_hash (cuckoo) for the rest:
 //   mappings: two keys per mapping, inside and public endpoint;
 //   filter:   (mapping, remote address) -> sessions, for address-dependent
 //             filtering (RFC 4787 REQ-8), only when that mode is on;
@@ -33,9 +36,9 @@
 // release and refused sessions go to the worker's event ring
 // (nat_events.h); a session's create event is queued when it is created.
 //
-// Memory per session is about 330 bytes at full capacity (bench/run
-// nat-micro measures it): the 64-byte record, two session keys, a mapping and
-// its two keys, the filter key and the timer links.
+// Memory per session is about 256 bytes at full capacity (bench/run
+// nat-micro measures it): the 64-byte record, its two index slots, a mapping
+// and its two keys, the filter key and the timer links.
 #pragma once
 
 #include <rte_hash.h>
@@ -51,11 +54,12 @@
 #include "nat_tcp.h"
 #include "policer.h"
 #include "port_blocks.h"
+#include "session.h"
+#include "session_index.h"
 #include "timer_wheel.h"
 
 namespace sluice {
 
-inline constexpr uint32_t kNoIndex = ~uint32_t{0};
 inline constexpr unsigned kMaxBlocksPerClient = 64;
 
 struct NatParams {
@@ -73,50 +77,6 @@ struct NatParams {
   // Per-client policing (policer.h); nullptr: none. Outlives the table.
   const PolicerProfiles* policing = nullptr;
 };
-
-// The hash key of a session: one endpoint of ours (inside or public) and the
-// remote one. 16 bytes, no padding left undefined.
-struct SessionKey {
-  uint32_t local_ip;
-  uint32_t remote_ip;
-  uint16_t local_port;
-  uint16_t remote_port;
-  uint8_t proto;
-  uint8_t outside;  // 0: inside view, 1: outside (public) view
-  uint16_t zero;
-};
-static_assert(sizeof(SessionKey) == 16);
-
-// 64 bytes, aligned: one cache line, which is all the established path
-// touches (translation, timeout, TCP state and flow accounting).
-struct alignas(64) Session {
-  uint32_t inside_ip;
-  uint32_t public_ip;
-  uint32_t remote_ip;
-  uint16_t inside_port;
-  uint16_t public_port;
-  uint16_t remote_port;
-  uint8_t proto;  // 0: the record is free
-  TcpState tcp;
-  uint32_t mapping;
-  uint32_t client;  // its client's record: policers and counters without a lookup
-  // Low 32 bits of the millisecond clock at the last packet: ages are taken
-  // modulo 2^32 (49 days), far beyond the longest timeout (7 days).
-  uint32_t last_ms;
-  // Flow accounting (nat_events.h): the first packet, the last flow record,
-  // and the counts since that record. 32-bit counts: a record is due before
-  // a byte count passes 2^31 (flow_due()).
-  uint32_t start_ms;
-  uint32_t exported_ms;
-  uint32_t packets_out;  // inside to outside
-  uint32_t packets_in;
-  uint32_t bytes_out;
-  uint32_t bytes_in;
-  uint32_t policed;   // packets of this session the client's policer dropped
-  uint8_t tcp_flags;  // every TCP flag seen, both ways
-  uint16_t profile;   // its client's policing profile (policer.h)
-};
-static_assert(sizeof(Session) == 64);
 
 struct Mapping {
   uint32_t inside_ip;
@@ -179,11 +139,12 @@ class NatTable {
   bool ok() const noexcept { return error_.empty(); }
   const std::string& error() const noexcept { return error_; }
 
-  // Bulk session lookup: out[i] is the session index or kNoIndex, and
-  // clients[i] (when given) the index of its client.
-  void lookup(const SessionKey* keys, uint32_t n, uint32_t* out,
-              uint32_t* clients = nullptr) noexcept;
-  uint32_t lookup(const SessionKey& key) noexcept;
+  // Bulk session lookup: out[i] is the session index or kNoIndex; the
+  // sessions found are in cache afterwards.
+  void lookup(const SessionKey* keys, uint32_t n, uint32_t* out) const noexcept;
+  uint32_t lookup(const SessionKey& key) const noexcept {
+    return index_.lookup(key, sessions_.data());
+  }
 
   // A new session from the inside endpoint to the remote one (reusing the
   // endpoint's mapping, or making one). kNoIndex and *why when refused.
@@ -209,7 +170,6 @@ class NatTable {
   uint32_t client_ip(uint32_t i) const noexcept;
   const ClientMeters& meters(uint32_t client) const noexcept { return meters_[client]; }
   uint32_t client_slots() const noexcept { return static_cast<uint32_t>(clients_.size()); }
-  void prefetch(uint32_t index) const noexcept { rte_prefetch0(&sessions_[index]); }
   const Session& session(uint32_t index) const noexcept { return sessions_[index]; }
   // A TCP segment seen on the session: new state, and the timer moved when
   // the state's timeout is shorter than the one it is scheduled for.
@@ -284,11 +244,11 @@ class NatTable {
   std::string error_;
   PortBlocks blocks_;
   TimerWheel timers_;
-  rte_hash* session_keys_ = nullptr;
   rte_hash* mapping_keys_ = nullptr;
   rte_hash* filter_keys_ = nullptr;
   rte_hash* client_keys_ = nullptr;
   std::vector<Session> sessions_;
+  SessionIndex index_;
   std::vector<Mapping> mappings_;
   std::vector<Client> clients_;
   std::vector<ClientMeters> meters_;
