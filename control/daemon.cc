@@ -20,6 +20,17 @@ namespace sluice {
 namespace {
 
 constexpr unsigned kMbufCache = 256;
+// Flow rules per protocol sluice asks of an outside port at most.
+constexpr size_t kMaxPortRules = 256;
+
+PoolConfig pool_config(const NatConfig& nc) {
+  PoolConfig pool;
+  pool.addresses = nc.pool;
+  pool.port_min = static_cast<uint16_t>(nc.port_min);
+  pool.block_size = static_cast<uint16_t>(nc.block_size);
+  pool.hold_down_ms = nc.hold_down * 1000;
+  return pool;
+}
 
 struct Launch {
   WorkerContext* ctx;
@@ -123,7 +134,12 @@ void Daemon::setup_interface(Side side, const InterfaceConfig& ic) {
   ps.tx_desc = static_cast<uint16_t>(config_.tx_desc);
   ps.mtu = ic.mtu;
   ps.pool = pool_;
-  ps.steer_by_source = side == Side::inside && config_.pipeline == "cgnat";
+  const bool cgnat = config_.pipeline == "cgnat";
+  ps.steer_by_source = side == Side::inside && cgnat;
+  if (side == Side::outside && cgnat && config_.workers > 1) {
+    ps.port_rules =
+        port_block_rules(PortOwner(pool_config(config_.nat), config_.workers), kMaxPortRules);
+  }
   for (const std::string& spec : ic.ports) {
     uint16_t id = 0;
     if (!port_by_name(device_name(spec), &id)) {
@@ -147,6 +163,23 @@ void Daemon::setup_interface(Side side, const InterfaceConfig& ic) {
           "sluice: note: port {} ({}) cannot steer clients by source address to their "
           "workers; about {} in {} packets from the inside will be handed between workers\n",
           info.name, info.driver, config_.workers - 1, config_.workers);
+    }
+    if (side == Side::outside && cgnat && config_.workers > 1) {
+      if (info.rules_installed) {
+        fmt::print(
+            "sluice: port {} ({}) steers the outside to port-block owners with {} flow "
+            "rules\n",
+            info.name, info.driver, 2 * ps.port_rules.size());
+      } else {
+        fmt::print(
+            "sluice: note: port {} ({}) cannot steer outside packets to their port block's "
+            "worker ({}); about {} in {} packets from the outside will be handed between "
+            "workers\n",
+            info.name, info.driver,
+            ps.port_rules.empty() ? "the pool's layout needs too many flow rules"
+                                  : info.rules_error,
+            config_.workers - 1, config_.workers);
+      }
     }
     ifc.members.push_back(id);
     ports_.push_back(info);
@@ -232,10 +265,7 @@ void Daemon::setup_nat() {
   const unsigned w = config_.workers;
   const NatConfig& nc = config_.nat;
   NatParams p;
-  p.pool.addresses = nc.pool;
-  p.pool.port_min = static_cast<uint16_t>(nc.port_min);
-  p.pool.block_size = static_cast<uint16_t>(nc.block_size);
-  p.pool.hold_down_ms = nc.hold_down * 1000;
+  p.pool = pool_config(nc);
   p.sessions = (nc.sessions + w - 1) / w;
   p.clients = (nc.clients + w - 1) / w;
   p.max_blocks = nc.max_blocks;

@@ -1,6 +1,10 @@
 #include "port.h"
 
+#include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
+
+#include <netinet/in.h>
 
 #include <fmt/format.h>
 
@@ -12,6 +16,56 @@
 namespace sluice {
 
 namespace {
+
+// Every rule for TCP and UDP, or none (and why).
+bool install_rules(uint16_t port, const std::vector<PortRule>& rules, uint16_t rx_queues,
+                   std::string* why) {
+  rte_flow_error error{};
+  for (const uint8_t proto : {IPPROTO_TCP, IPPROTO_UDP}) {
+    for (const PortRule& r : rules) {
+      if (r.worker >= rx_queues) {
+        *why = fmt::format("{} RX queues, no queue for worker {}", rx_queues, r.worker);
+        rte_flow_flush(port, &error);
+        return false;
+      }
+      rte_flow_attr attr{};
+      attr.ingress = 1;
+      rte_flow_item_ipv4 ip_spec{};
+      rte_flow_item_ipv4 ip_mask{};
+      ip_spec.hdr.next_proto_id = proto;
+      ip_mask.hdr.next_proto_id = 0xff;
+      // TCP and UDP headers both start with the ports.
+      rte_flow_item_tcp tcp_spec{};
+      rte_flow_item_tcp tcp_mask{};
+      rte_flow_item_udp udp_spec{};
+      rte_flow_item_udp udp_mask{};
+      tcp_spec.hdr.dst_port = udp_spec.hdr.dst_port = rte_cpu_to_be_16(r.value);
+      tcp_mask.hdr.dst_port = udp_mask.hdr.dst_port = rte_cpu_to_be_16(r.mask);
+      const bool tcp = proto == IPPROTO_TCP;
+      const rte_flow_item pattern[] = {
+          {.type = RTE_FLOW_ITEM_TYPE_ETH, .spec = nullptr, .last = nullptr, .mask = nullptr},
+          {.type = RTE_FLOW_ITEM_TYPE_IPV4, .spec = &ip_spec, .last = nullptr, .mask = &ip_mask},
+          {.type = tcp ? RTE_FLOW_ITEM_TYPE_TCP : RTE_FLOW_ITEM_TYPE_UDP,
+           .spec = tcp ? static_cast<const void*>(&tcp_spec) : &udp_spec,
+           .last = nullptr,
+           .mask = tcp ? static_cast<const void*>(&tcp_mask) : &udp_mask},
+          {.type = RTE_FLOW_ITEM_TYPE_END, .spec = nullptr, .last = nullptr, .mask = nullptr},
+      };
+      const rte_flow_action_queue queue{.index = static_cast<uint16_t>(r.worker)};
+      const rte_flow_action actions[] = {
+          {.type = RTE_FLOW_ACTION_TYPE_QUEUE, .conf = &queue},
+          {.type = RTE_FLOW_ACTION_TYPE_END, .conf = nullptr},
+      };
+      if (rte_flow_validate(port, &attr, pattern, actions, &error) != 0 ||
+          rte_flow_create(port, &attr, pattern, actions, &error) == nullptr) {
+        *why = error.message != nullptr ? error.message : rte_strerror(rte_errno);
+        rte_flow_flush(port, &error);
+        return false;
+      }
+    }
+  }
+  return true;
+}
 
 bool fail(const PortInfo& p, const std::string& what, int rc, std::string* error) {
   *error =
@@ -114,6 +168,9 @@ bool port_start(uint16_t port, const PortSetup& setup, PortInfo* info_out, std::
   rc = rte_eth_dev_start(port);
   if (rc != 0) return fail(p, "start", rc, error);
   if (p.steered) p.steered = set_reta(port, info.reta_size, p.rx_queues);
+  if (!setup.port_rules.empty()) {
+    p.rules_installed = install_rules(port, setup.port_rules, p.rx_queues, &p.rules_error);
+  }
   return true;
 }
 

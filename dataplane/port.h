@@ -15,6 +15,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "steering.h"
 
 namespace sluice {
 
@@ -28,6 +31,10 @@ struct PortSetup {
   // each client arrives at its owner's queue (steering.h); where the driver
   // cannot, RSS as usual.
   bool steer_by_source = false;
+  // Flow rules (rte_flow) sending TCP and UDP packets to the queue of the
+  // worker owning their destination port's block (steering.h); worker w's
+  // queue is w. None: RSS as usual.
+  std::vector<PortRule> port_rules;
 };
 
 struct PortInfo {
@@ -38,6 +45,9 @@ struct PortInfo {
   uint16_t tx_queues = 0;
   bool rss = false;
   bool steered = false;  // steer_by_source asked and done
+  // port_rules asked: installed, or why not (the driver's word).
+  bool rules_installed = false;
+  std::string rules_error;
   rte_ether_addr mac{};
 };
 

@@ -1,6 +1,8 @@
 #include "steering.h"
 
 #include <array>
+#include <bit>
+#include <map>
 
 namespace sluice {
 
@@ -40,7 +42,54 @@ std::array<std::array<uint32_t, 256>, 4> make_tables() {
 
 const std::array<std::array<uint32_t, 256>, 4> kTables = make_tables();
 
+// W rules on the block-number bits, if they say the same as owner.
+std::vector<PortRule> periodic_rules(const PortOwner& owner) {
+  const unsigned w = owner.workers;
+  if (!std::has_single_bit(w) || !std::has_single_bit(unsigned{owner.block_size})) return {};
+  const auto mask = static_cast<uint16_t>((w - 1) * owner.block_size);
+  std::map<uint16_t, unsigned> worker_of;  // value -> worker
+  for (uint32_t port = 0; port <= 0xffff; port++) {
+    const unsigned o = owner.owner(static_cast<uint16_t>(port));
+    if (o >= w) continue;
+    const auto [it, added] = worker_of.emplace(static_cast<uint16_t>(port & mask), o);
+    if (!added && it->second != o) return {};
+  }
+  std::vector<PortRule> rules;
+  for (const auto& [value, worker] : worker_of)
+    rules.push_back({value, mask, worker});
+  return rules;
+}
+
+// The ports [first, first + 2^bits), split until each part has one owner.
+bool prefix_rules(const PortOwner& owner, uint32_t first, unsigned bits, size_t max_rules,
+                  std::vector<PortRule>* rules) {
+  unsigned found = owner.workers;
+  bool mixed = false;
+  for (uint32_t port = first; port < first + (1u << bits) && !mixed; port++) {
+    const unsigned o = owner.owner(static_cast<uint16_t>(port));
+    if (o >= owner.workers) continue;
+    if (found == owner.workers) found = o;
+    mixed = o != found;
+  }
+  if (found == owner.workers) return true;  // nobody's
+  if (!mixed) {
+    if (rules->size() == max_rules) return false;
+    rules->push_back({static_cast<uint16_t>(first), static_cast<uint16_t>(0xffff << bits), found});
+    return true;
+  }
+  return prefix_rules(owner, first, bits - 1, max_rules, rules) &&
+         prefix_rules(owner, first + (1u << (bits - 1)), bits - 1, max_rules, rules);
+}
+
 }  // namespace
+
+std::vector<PortRule> port_block_rules(const PortOwner& owner, size_t max_rules) {
+  if (owner.workers == 0 || owner.blocks == 0) return {};
+  std::vector<PortRule> rules = periodic_rules(owner);
+  if (!rules.empty()) return rules.size() <= max_rules ? rules : std::vector<PortRule>{};
+  if (!prefix_rules(owner, 0, 16, max_rules, &rules)) rules.clear();
+  return rules;
+}
 
 uint32_t rss_hash_ipv4(uint32_t ip) noexcept {
   return kTables[0][ip >> 24] ^ kTables[1][(ip >> 16) & 0xff] ^ kTables[2][(ip >> 8) & 0xff] ^

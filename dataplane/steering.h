@@ -14,9 +14,21 @@
 // GF(2): the hash of an address is the XOR of the hashes of its bytes), four
 // loads instead of a loop over 32 bits; tests check it against DPDK's
 // rte_softrss.
+//
+// On the outside the owner of a packet is the owner of its destination
+// port's block (port_blocks.h, PortOwner). port_block_rules() expresses that
+// as flow rules a NIC can apply (rte_flow: TCP or UDP destination port under
+// a mask equal to a value -> the owner's queue; port.h installs them): W
+// rules when the block size and W are powers of two and the first port is a
+// multiple of W blocks (the default layout: 128-port blocks from 1024), else
+// one rule per aligned run of ports of one owner, up to a limit.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "port_blocks.h"
 
 namespace sluice {
 
@@ -35,5 +47,17 @@ inline uint16_t rss_reta_entry(uint32_t i, uint16_t queues) noexcept {
 inline unsigned client_owner(uint32_t ip, unsigned workers) noexcept {
   return workers == 1 ? 0 : (rss_hash_ipv4(ip) & 63) % workers;
 }
+
+// Destination port & mask == value: the packet belongs to `worker`.
+struct PortRule {
+  uint16_t value;
+  uint16_t mask;
+  unsigned worker;
+};
+
+// Rules that send every owned port to its owner (ports nobody owns may
+// match any rule, or none), disjoint; empty when more than max_rules would be
+// needed or nothing is owned.
+std::vector<PortRule> port_block_rules(const PortOwner& owner, size_t max_rules);
 
 }  // namespace sluice

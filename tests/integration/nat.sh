@@ -296,6 +296,9 @@ sl_expect "/sluice/nat mappings <= sessions" "$(nv mappings)" -le "$(nv sessions
 sl_expect "/sluice/nat mappings >= UDP sockets and TCP connections opened" "$(nv mappings)" -ge $((4 * n_addr + 2))
 sl_expect "/sluice/nat session_capacity (nat.sessions default)" "$(nv session_capacity)" -ge 1048576
 sl_expect "2 workers: packets were handed off to the worker owning their client" "$(sl_stat handed_off)" -gt 0
+# af_packet has no rte_flow: sluice must say the outside is not steered, and why.
+sl_check "2 workers: the outside port's missing flow-rule steering is reported" \
+  grep -qE "port [^ ]+ \(net_af_packet\) cannot steer outside packets to their port block's worker \(.+\)" "$SL_TMP/sluice.log"
 sl_check "counter identities on live telemetry (summed and per worker)" "$SL_PY" "$SL_LIB/invariants.py" -p "$SL_PREFIX"
 stop_sluice "run 1"
 sl_check "exit summary has the NAT line" grep -q '^sluice: nat sessions' "$SL_TMP/sluice.log"

@@ -2,6 +2,8 @@
 // be the one a NIC computes for RSS on the IPv4 source address, which DPDK's
 // reference implementation (rte_softrss) stands in for, and the owner it
 // gives must be the worker polling the queue the redirection table picks.
+// On the outside, the flow rules must send every owned port to the owner of
+// its block.
 #include <catch2/catch.hpp>
 
 #include <rte_thash.h>
@@ -52,6 +54,56 @@ TEST_CASE("steering: clients spread over the workers", "[steering]") {
     CHECK(c > 4500);
     CHECK(c < 5500);
   }
+}
+
+TEST_CASE("steering: port-block rules send every owned port to its owner", "[steering]") {
+  struct Layout {
+    uint16_t port_min;
+    uint16_t block_size;
+    unsigned workers;
+    size_t rules;  // expected count; 0: any
+  };
+  const Layout layouts[] = {
+      {1024, 128, 2, 2}, {1024, 128, 4, 4}, {1024, 64, 8, 8},  {1024, 1024, 2, 2},
+      {1025, 128, 2, 0}, {1024, 100, 2, 0}, {1024, 128, 3, 0}, {2000, 500, 3, 0},
+  };
+  for (const Layout& l : layouts) {
+    PoolConfig pool;
+    pool.addresses = {0xc6336401};
+    pool.port_min = l.port_min;
+    pool.block_size = l.block_size;
+    const PortOwner owner(pool, l.workers);
+    const std::vector<PortRule> rules = port_block_rules(owner, 4096);
+    INFO("port_min " << l.port_min << " block " << l.block_size << " workers " << l.workers);
+    REQUIRE_FALSE(rules.empty());
+    if (l.rules != 0) CHECK(rules.size() == l.rules);
+    unsigned owned = 0;
+    for (uint32_t port = 0; port <= 0xffff; port++) {
+      const unsigned o = owner.owner(static_cast<uint16_t>(port));
+      if (o >= l.workers) continue;
+      owned++;
+      unsigned matched = 0;
+      for (const PortRule& r : rules) {
+        if ((port & r.mask) != r.value) continue;
+        matched++;
+        if (r.worker != o) FAIL("port " << port << " goes to " << r.worker << ", owner " << o);
+      }
+      if (matched != 1) FAIL("port " << port << " matches " << matched << " rules");
+    }
+    CHECK(owned == owner.blocks * l.block_size);
+  }
+}
+
+TEST_CASE("steering: too many port-block rules give none", "[steering]") {
+  PoolConfig pool;
+  pool.addresses = {0xc6336401};
+  pool.port_min = 1024;
+  pool.block_size = 100;  // not a power of two: many prefixes
+  const PortOwner owner(pool, 2);
+  CHECK(port_block_rules(owner, 16).empty());
+  pool.block_size = 128;
+  CHECK(port_block_rules(PortOwner(pool, 4), 3).empty());
+  CHECK(port_block_rules(PortOwner(pool, 4), 4).size() == 4);
 }
 
 }  // namespace
