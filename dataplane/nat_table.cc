@@ -13,14 +13,6 @@ namespace sluice {
 
 namespace {
 
-struct MappingKey {
-  uint32_t ip;
-  uint16_t port;
-  uint8_t proto;
-  uint8_t outside;
-};
-static_assert(sizeof(MappingKey) == 8);
-
 struct FilterKey {
   uint32_t mapping;
   uint32_t remote_ip;
@@ -56,8 +48,9 @@ L4Proto l4(uint8_t proto) noexcept {
   return proto == IPPROTO_TCP ? L4Proto::tcp : proto == IPPROTO_UDP ? L4Proto::udp : L4Proto::icmp;
 }
 
-void* as_data(uint32_t index) noexcept {
-  return reinterpret_cast<void*>(static_cast<uintptr_t>(index));
+// Each index its own seed, from the table's.
+uint32_t index_seed(uint64_t seed, uint32_t which) noexcept {
+  return static_cast<uint32_t>(seed >> 32) ^ static_cast<uint32_t>(seed) ^ (which * 0x9e3779b9u);
 }
 
 std::vector<uint32_t> all_indexes(uint32_t n) {
@@ -96,9 +89,11 @@ NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, u
       blocks_(params.pool, worker, workers),
       timers_(params.sessions, 8192, 1000, now_ms),
       sessions_(params.sessions),
-      index_(2 * params.sessions, static_cast<uint32_t>(params.seed >> 32) ^ 0x5e55),
+      session_index_(2 * params.sessions, index_seed(params.seed, 1)),
       mappings_(params.sessions),
+      mapping_index_(2 * params.sessions, index_seed(params.seed, 2)),
       clients_(params.clients),
+      client_index_(params.clients, index_seed(params.seed, 3)),
       meters_(params.clients),
       free_sessions_(all_indexes(params.sessions)),
       free_mappings_(all_indexes(params.sessions)),
@@ -109,23 +104,19 @@ NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, u
     error_ = "max_blocks must be 1 to " + std::to_string(kMaxBlocksPerClient);
     return;
   }
-  if (!index_.ok()) {
-    error_ = "cannot make the NAT session index for " + std::to_string(params.sessions) +
-             " sessions: " + rte_strerror(rte_errno) +
-             " (raise eal.memory-mb or lower nat.sessions)";
+  if (!session_index_.ok() || !mapping_index_.ok() || !client_index_.ok()) {
+    error_ = "cannot make the NAT indexes for " + std::to_string(params.sessions) +
+             " sessions and " + std::to_string(params.clients) +
+             " clients: out of DPDK memory (raise eal.memory-mb or lower nat.sessions)";
     return;
   }
-  mapping_keys_ = make_hash("nat_map", 2 * params.sessions, sizeof(MappingKey), &error_);
-  client_keys_ = make_hash("nat_cli", params.clients, sizeof(uint32_t), &error_);
   if (!params.endpoint_independent_filtering) {
     filter_keys_ = make_hash("nat_filt", params.sessions, sizeof(FilterKey), &error_);
   }
 }
 
 NatTable::~NatTable() {
-  rte_hash_free(mapping_keys_);
   rte_hash_free(filter_keys_);
-  rte_hash_free(client_keys_);
 }
 
 uint32_t NatTable::next_random() noexcept {
@@ -138,8 +129,8 @@ uint32_t NatTable::next_random() noexcept {
 
 void NatTable::lookup(const SessionKey* keys, uint32_t n, uint32_t* out) const noexcept {
   for (uint32_t done = 0; done < n; done += SessionIndex::kBurstMax) {
-    index_.lookup(keys + done, std::min<uint32_t>(n - done, SessionIndex::kBurstMax),
-                  sessions_.data(), out + done);
+    session_index_.lookup(keys + done, std::min<uint32_t>(n - done, SessionIndex::kBurstMax),
+                          sessions_.data(), out + done);
   }
 }
 
@@ -177,16 +168,14 @@ uint32_t NatTable::client_ip(uint32_t i) const noexcept {
 }
 
 uint32_t NatTable::find_or_add_client(uint32_t ip, Drop* why) noexcept {
-  void* data = nullptr;
-  if (rte_hash_lookup_data(client_keys_, &ip, &data) >= 0) {
-    return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
-  }
+  const uint32_t found = client_index_.lookup(ClientKey{ip}, clients_.data());
+  if (found != kNoIndex) return found;
   if (free_clients_.empty()) {
     *why = Drop::nat_clients_full;
     return kNoIndex;
   }
   const uint32_t c = free_clients_.back();
-  if (rte_hash_add_key_data(client_keys_, &ip, as_data(c)) != 0) {
+  if (!client_index_.add(ClientKey{ip}, c)) {
     *why = Drop::nat_clients_full;
     return kNoIndex;
   }
@@ -207,10 +196,8 @@ uint32_t NatTable::find_or_add_client(uint32_t ip, Drop* why) noexcept {
 uint32_t NatTable::find_or_add_mapping(uint8_t proto, uint32_t client, uint32_t inside_ip,
                                        uint16_t inside_port, uint64_t now_ms, Drop* why) noexcept {
   const MappingKey inside{inside_ip, inside_port, proto, 0};
-  void* data = nullptr;
-  if (rte_hash_lookup_data(mapping_keys_, &inside, &data) >= 0) {
-    return static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
-  }
+  const uint32_t found = mapping_index_.lookup(inside, mappings_.data());
+  if (found != kNoIndex) return found;
   // A port from one of the client's blocks, newest first; then a new block,
   // on the client's address while it has one free (paired pooling).
   Client& cl = clients_[client];
@@ -244,13 +231,13 @@ uint32_t NatTable::find_or_add_mapping(uint8_t proto, uint32_t client, uint32_t 
   Mapping& mp = mappings_[m];
   mp = Mapping{inside_ip, blocks_.address(block), inside_port, port, proto, client, block, 0};
   const MappingKey outside{mp.public_ip, port, proto, 1};
-  if (rte_hash_add_key_data(mapping_keys_, &inside, as_data(m)) != 0) {
+  if (!mapping_index_.add(inside, m)) {
     blocks_.put_port(block, p, port, now_ms);
     *why = Drop::nat_table_full;
     return kNoIndex;
   }
-  if (rte_hash_add_key_data(mapping_keys_, &outside, as_data(m)) != 0) {
-    rte_hash_del_key(mapping_keys_, &inside);
+  if (!mapping_index_.add(outside, m)) {
+    mapping_index_.remove(inside, m);
     blocks_.put_port(block, p, port, now_ms);
     *why = Drop::nat_table_full;
     return kNoIndex;
@@ -267,9 +254,9 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
   const uint32_t s = free_sessions_.back();
   const SessionKey in{mp.inside_ip, remote_ip, mp.inside_port, remote_port, mp.proto, 0, 0};
   const SessionKey out{mp.public_ip, remote_ip, mp.public_port, remote_port, mp.proto, 1, 0};
-  if (!index_.add(in, s)) return kNoIndex;
-  if (!index_.add(out, s)) {
-    index_.remove(in, s);
+  if (!session_index_.add(in, s)) return kNoIndex;
+  if (!session_index_.add(out, s)) {
+    session_index_.remove(in, s);
     return kNoIndex;
   }
   free_sessions_.pop_back();
@@ -347,13 +334,12 @@ uint32_t NatTable::create_inbound(uint8_t proto, uint32_t public_ip, uint16_t pu
   // Reclaim before looking: the catch-up may end the very mapping this
   // packet is for, which must then not take a session.
   if (free_sessions_.empty()) expire(now_ms, ~0u);
-  const MappingKey outside{public_ip, public_port, proto, 1};
-  void* data = nullptr;
-  if (rte_hash_lookup_data(mapping_keys_, &outside, &data) < 0) {
+  const uint32_t m =
+      mapping_index_.lookup(MappingKey{public_ip, public_port, proto, 1}, mappings_.data());
+  if (m == kNoIndex) {
     *why = Drop::nat_no_mapping;
     return kNoIndex;
   }
-  const auto m = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data));
   if (!params_.endpoint_independent_filtering && !filter_allows(m, remote_ip)) {
     *why = Drop::nat_filtered;
     return kNoIndex;
@@ -409,8 +395,8 @@ void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
   }
   const SessionKey in{s.inside_ip, s.remote_ip, s.inside_port, s.remote_port, s.proto, 0, 0};
   const SessionKey out{s.public_ip, s.remote_ip, s.public_port, s.remote_port, s.proto, 1, 0};
-  index_.remove(in, index);
-  index_.remove(out, index);
+  session_index_.remove(in, index);
+  session_index_.remove(out, index);
   if (filter_keys_ != nullptr) filter_add(s.mapping, s.remote_ip, -1);
   Mapping& mp = mappings_[s.mapping];
   clients_[s.client].sessions--;
@@ -426,8 +412,8 @@ void NatTable::delete_mapping(uint32_t index, uint64_t now_ms) noexcept {
   const Mapping& mp = mappings_[index];
   const MappingKey inside{mp.inside_ip, mp.inside_port, mp.proto, 0};
   const MappingKey outside{mp.public_ip, mp.public_port, mp.proto, 1};
-  rte_hash_del_key(mapping_keys_, &inside);
-  rte_hash_del_key(mapping_keys_, &outside);
+  mapping_index_.remove(inside, index);
+  mapping_index_.remove(outside, index);
   // The block starts its hold-down when this was its last port in use.
   blocks_.put_port(mp.block, l4(mp.proto), mp.public_port, now_ms);
   free_mappings_.push_back(index);
@@ -448,7 +434,7 @@ void NatTable::release_block(uint32_t block, uint32_t client, uint64_t now_ms) n
     }
   }
   if (cl.blocks != 0) return;
-  rte_hash_del_key(client_keys_, &cl.ip);
+  client_index_.remove(ClientKey{cl.ip}, client);
   std::atomic_ref<uint32_t>(cl.ip).store(0, std::memory_order_relaxed);
   for (ClientMeter& m : meters_[client].dir)
     m.clear_counters();
@@ -519,11 +505,8 @@ void NatTable::refused_event(Drop why, uint8_t proto, uint32_t inside_ip,
                        now_ms);
       return;
     case Drop::nat_pool_exhausted: {
-      void* data = nullptr;
-      uint32_t address = kNoAddress;
-      if (rte_hash_lookup_data(client_keys_, &inside_ip, &data) >= 0) {
-        address = clients_[static_cast<uint32_t>(reinterpret_cast<uintptr_t>(data))].address;
-      }
+      const uint32_t c = client_index_.lookup(ClientKey{inside_ip}, clients_.data());
+      const uint32_t address = c != kNoIndex ? clients_[c].address : kNoAddress;
       if (address == kNoAddress) {
         events_->refused(NatEventType::addresses_exhausted, QuotaLimit::none, proto, inside_ip, 0,
                          now_ms);

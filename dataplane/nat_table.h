@@ -12,17 +12,17 @@
 //   session  one mapping talking to one remote address:port: the unit of
 //            filtering, TCP state, timeouts and (later) flow accounting
 //
-// Lookups:
-//   sessions: our own bucketized index (session_index.h), two keys per
-//             session, inside view (inside ip:port, remote) and outside view
-//             (public ip:port, remote), confirmed against the session record,
-//             so each direction's established path is one bulk lookup per
-//             burst and two cache lines per packet;
-// and DPDK's rte_hash (cuckoo) for the rest:
+// Lookups go through our own bucketized indexes (record_index.h), each
+// key confirmed against the record it names:
+//   sessions: two keys per session, inside view (inside ip:port, remote) and
+//             outside view (public ip:port, remote), so each direction's
+//             established path is one bulk lookup per burst and two cache
+//             lines per packet;
 //   mappings: two keys per mapping, inside and public endpoint;
+//   clients:  inside address -> client;
+// and DPDK's rte_hash for the filter, whose key names no record:
 //   filter:   (mapping, remote address) -> sessions, for address-dependent
-//             filtering (RFC 4787 REQ-8), only when that mode is on;
-//   clients:  inside address -> client.
+//             filtering (RFC 4787 REQ-8), only when that mode is on.
 // Records live in flat arrays with free lists, allocated at construction.
 //
 // Expiry: every session sits on a timer wheel at its due time; touching a
@@ -36,7 +36,7 @@
 // release and refused sessions go to the worker's event ring
 // (nat_events.h); a session's create event is queued when it is created.
 //
-// Memory per session is about 256 bytes at full capacity (bench/run
+// Memory per session is about 210 bytes at full capacity (bench/run
 // nat-micro measures it): the 64-byte record, its two index slots, a mapping
 // and its two keys, the filter key and the timer links.
 #pragma once
@@ -54,8 +54,8 @@
 #include "nat_tcp.h"
 #include "policer.h"
 #include "port_blocks.h"
+#include "record_index.h"
 #include "session.h"
-#include "session_index.h"
 #include "timer_wheel.h"
 
 namespace sluice {
@@ -89,6 +89,20 @@ struct Mapping {
   uint32_t sessions;
 };
 
+// A mapping's key: one of its endpoints, inside or public.
+struct MappingKey {
+  uint32_t ip;
+  uint16_t port;
+  uint8_t proto;
+  uint8_t outside;
+};
+static_assert(sizeof(MappingKey) == 8);
+
+inline bool has_key(const Mapping& m, const MappingKey& k) noexcept {
+  return (k.outside ? m.public_ip : m.inside_ip) == k.ip &&
+         (k.outside ? m.public_port : m.inside_port) == k.port && m.proto == k.proto;
+}
+
 struct Client {
   uint32_t ip;  // written with a relaxed atomic store: telemetry reads it
   uint16_t profile;
@@ -97,6 +111,18 @@ struct Client {
   uint32_t blocks;  // used entries of block[]
   uint32_t block[kMaxBlocksPerClient];
 };
+
+struct ClientKey {
+  uint32_t ip;
+};
+
+inline bool has_key(const Client& c, const ClientKey& k) noexcept {
+  return c.ip == k.ip;
+}
+
+using SessionIndex = RecordIndex<SessionKey, Session>;
+using MappingIndex = RecordIndex<MappingKey, Mapping>;
+using ClientIndex = RecordIndex<ClientKey, Client>;
 
 // Single writer (the worker); read by telemetry.
 struct alignas(64) NatCounters {
@@ -143,7 +169,7 @@ class NatTable {
   // sessions found are in cache afterwards.
   void lookup(const SessionKey* keys, uint32_t n, uint32_t* out) const noexcept;
   uint32_t lookup(const SessionKey& key) const noexcept {
-    return index_.lookup(key, sessions_.data());
+    return session_index_.lookup(key, sessions_.data());
   }
 
   // A new session from the inside endpoint to the remote one (reusing the
@@ -244,13 +270,13 @@ class NatTable {
   std::string error_;
   PortBlocks blocks_;
   TimerWheel timers_;
-  rte_hash* mapping_keys_ = nullptr;
   rte_hash* filter_keys_ = nullptr;
-  rte_hash* client_keys_ = nullptr;
   std::vector<Session> sessions_;
-  SessionIndex index_;
+  SessionIndex session_index_;
   std::vector<Mapping> mappings_;
+  MappingIndex mapping_index_;
   std::vector<Client> clients_;
+  ClientIndex client_index_;
   std::vector<ClientMeters> meters_;
   std::vector<uint32_t> free_sessions_;
   std::vector<uint32_t> free_mappings_;

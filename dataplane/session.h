@@ -1,5 +1,5 @@
-// A NAT session record and its lookup key (nat_table.h keeps them; the
-// session index, session_index.h, finds them).
+// A NAT session record and its lookup key (nat_table.h keeps them; its
+// index, record_index.h, finds them).
 #pragma once
 
 #include <cstdint>
@@ -7,8 +7,6 @@
 #include "nat_tcp.h"
 
 namespace sluice {
-
-inline constexpr uint32_t kNoIndex = ~uint32_t{0};
 
 // The hash key of a session: one endpoint of ours (inside or public) and the
 // remote one. 16 bytes, no padding left undefined.
@@ -53,5 +51,13 @@ struct alignas(64) Session {
   uint16_t profile;   // its client's policing profile (policer.h)
 };
 static_assert(sizeof(Session) == 64);
+
+// Does `s` have the view `key`? (record_index.h)
+inline bool has_key(const Session& s, const SessionKey& key) noexcept {
+  const uint32_t local_ip = key.outside ? s.public_ip : s.inside_ip;
+  const uint16_t local_port = key.outside ? s.public_port : s.inside_port;
+  return local_ip == key.local_ip && local_port == key.local_port && s.remote_ip == key.remote_ip &&
+         s.remote_port == key.remote_port && s.proto == key.proto;
+}
 
 }  // namespace sluice

@@ -1,7 +1,7 @@
-// The session index (dataplane/session_index.h): both views of a session
-// found in bulk and one by one, keys kept outside a full home bucket, a
-// table with no room left, and removal, checked against a reference map
-// through random churn.
+// The NAT table's indexes (dataplane/record_index.h), on sessions: both
+// views of a session found in bulk and one by one, keys kept outside a full
+// home bucket, a table with no room left, and removal, checked against a
+// reference map through random churn.
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>
@@ -14,7 +14,7 @@
 #include <tuple>
 #include <vector>
 
-#include "session_index.h"
+#include "nat_table.h"
 
 namespace sluice::test {
 namespace {
@@ -44,7 +44,7 @@ KeyTuple tuple_of(const SessionKey& k) {
 
 }  // namespace
 
-TEST_CASE("session index: random churn agrees with a reference map", "[session_index]") {
+TEST_CASE("record index: random churn agrees with a reference map", "[record_index]") {
   // 120 sessions, 240 keys, 49 buckets of 8: up to 61 % full, so homes fill
   // up and keys move on to the next bucket.
   constexpr uint32_t kSessions = 120;
@@ -113,7 +113,7 @@ TEST_CASE("session index: random churn agrees with a reference map", "[session_i
   check_all();
 }
 
-TEST_CASE("session index: full buckets wrap around, then refuse", "[session_index]") {
+TEST_CASE("record index: full buckets wrap around, then refuse", "[record_index]") {
   // Room for 5 keys asks for 2 buckets: 16 slots in all.
   SessionIndex index(5, 1);
   REQUIRE(index.ok());
@@ -136,7 +136,7 @@ TEST_CASE("session index: full buckets wrap around, then refuse", "[session_inde
   CHECK(index.lookup(view(records[16], false), records.data()) == 16);
 }
 
-TEST_CASE("session index: a key is confirmed against its record", "[session_index]") {
+TEST_CASE("record index: a key is confirmed against its record", "[record_index]") {
   SessionIndex index(64, 3);
   REQUIRE(index.ok());
   std::vector<Session> records = {session_of(0), session_of(1)};
