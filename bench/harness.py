@@ -15,7 +15,9 @@ Transports (two ports each side of the DUT: inside and outside):
          --dut-cpus.
 DUTs: testpmd (io forwarding: the cost of moving frames at all), kernel (the
 old system: conntrack and masquerade), sluice (the cgnat pipeline). Every
-process and namespace made is removed on exit, failures included.
+process and namespace made is removed on exit, failures included, and a
+host-wide setting changed for a measurement (nf_conntrack_max, for the
+kernel's table capacity) is put back.
 """
 
 import argparse
@@ -54,7 +56,7 @@ SCENARIOS = {
         steps=[64512], per_client=63, sizes=["64"], trial_seconds=1.0, repeats=3,
         precision=0.05, search_steps=5, max_load=20e6, latency_fractions=[0.1, 0.5, 0.9],
         latency_seconds=1.0, cps_clients=64, cps_max=1e6, cps_steps=3,
-        capacity_sessions=131072, micro=True),
+        teardown_steps=4, closing_timeout=2, capacity_sessions=131072, micro=True),
     # The whole of it, for a real host: every CSIT scale step and frame size.
     "full": dict(
         transports=["memif", "veth"], duts=["testpmd", "kernel", "sluice"],
@@ -62,14 +64,14 @@ SCENARIOS = {
         sizes=["64", "imix", "1518"], trial_seconds=10.0, repeats=5, precision=0.01,
         search_steps=10, max_load=30e6, latency_fractions=[0.1, 0.5, 0.9],
         latency_seconds=10.0, cps_clients=1024, cps_max=5e6, cps_steps=6,
-        capacity_sessions=8388608, micro=True),
+        teardown_steps=6, closing_timeout=2, capacity_sessions=8388608, micro=True),
     # Seconds: keeps the harness working (tests/integration/bench.sh). One
     # fixed low load, no search; counts are compared, not speed.
     "smoke": dict(
         transports=["memif"], duts=["sluice"], steps=[256], per_client=4, sizes=["64"],
         trial_seconds=1.0, repeats=1, fixed_load=4000, latency_fractions=[],
         latency_seconds=1.0, cps_clients=8, cps_max=2000, cps_steps=0,
-        capacity_sessions=0, micro=False),
+        teardown_steps=0, closing_timeout=2, capacity_sessions=0, micro=False),
 }
 
 
@@ -83,6 +85,7 @@ class Run:
         self.namespaces = []
         self.links = []
         self.prefixes = []
+        self.restore = []  # (path, original value) of host-wide settings changed
         self.tmp = tempfile.mkdtemp(prefix=f"sluice-bench.{tag}.")
         self.logfile = open(os.path.join(out, "harness.log"), "a")
 
@@ -137,7 +140,29 @@ class Run:
             self.sh("ethtool", "-K", dev, "tx", "off", "rx", "off", ns=ns, check=False)
             self.sh("ip", "link", "set", dev, "up", ns=ns)
 
+    def set_host(self, path, value):
+        """Writes a host-wide setting (a /proc/sys file), remembering its
+        value to put back in put_back() and cleanup(), failures included."""
+        with open(path) as f:
+            original = f.read().strip()
+        if not any(p == path for p, _ in self.restore):
+            self.restore.append((path, original))
+        with open(path, "w") as f:
+            f.write(str(value))
+        self.log(f"  {path}: {original} -> {value} for this run (put back on exit)")
+
+    def put_back(self):
+        for path, original in reversed(self.restore):
+            try:
+                with open(path, "w") as f:
+                    f.write(original)
+                self.log(f"  {path}: {original} again")
+            except OSError as e:
+                self.log(f"  {path}: could not put back {original}: {e}")
+        self.restore = []
+
     def cleanup(self):
+        self.put_back()
         for p in list(self.procs):
             try:
                 if p.stdin:
@@ -270,7 +295,8 @@ def sluice_config(run, transport, prefix, scenario, cores, workers):
     # Room for every set the run opens; the capacity phase then fills it.
     sessions = max(65536, scenario["capacity_sessions"],
                    int(1.5 * (sum(scenario["steps"]) + scenario["cps_clients"] *
-                              scenario["per_client"] * (scenario["cps_steps"] + 2))))
+                              scenario["per_client"] *
+                              (scenario["cps_steps"] + scenario["teardown_steps"] + 3))))
     memory = max(512, sessions * 600 // 1048576 + 256)
     conf = f"""# written by bench/harness.py
 [eal]
@@ -304,6 +330,9 @@ static = 0.0.0.0/0 via 192.0.2.1
 pool = 198.51.100.0/24
 sessions = {sessions}
 clients = {max(131072, sessions // 32)}
+# A closed connection leaves the table after this (default 240 s; below the
+# RFC's minimum on purpose, warned): the tear-down search waits for it.
+tcp-transitory-timeout = {scenario.get("closing_timeout", 240)}
 
 # Every client is policed (the meter runs for every packet) at a rate no
 # benchmark client reaches: the pipeline's cost is measured, not the policy.
@@ -322,6 +351,7 @@ class Dut:
 
     def __init__(self, run, kind, transport, scenario, dut_cpus):
         self.run, self.kind, self.transport = run, kind, transport
+        self.scenario = scenario
         self.prefix = f"sluice-bench{run.tag}-{kind}-{transport.kind}"
         run.prefixes.append(self.prefix)
         self.p = None
@@ -385,6 +415,18 @@ table ip sluice_bench {{
            f"net.ipv4.conf.{t.di}.rp_filter=0", f"net.ipv4.conf.{t.do}.rp_filter=0", ns=ns)
         # The generator numbers TCP segments per frame, not per byte.
         sh("sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_be_liberal=1", ns=ns)
+        # A closed connection leaves the table as soon as in sluice (the
+        # tear-down search waits for it): TIME_WAIT and the other closing
+        # states, per namespace.
+        closing = self.scenario.get("closing_timeout", 120)
+        sh("sysctl", "-qw", *(f"net.netfilter.nf_conntrack_tcp_timeout_{state}={closing}"
+                              for state in ("fin_wait", "close_wait", "last_ack", "time_wait",
+                                            "close")), ns=ns)
+        # The table's size is host-wide (writable only outside namespaces):
+        # the scenario's for this run, put back on exit.
+        if self.scenario["capacity_sessions"]:
+            self.run.set_host("/proc/sys/net/netfilter/nf_conntrack_max",
+                              self.scenario["capacity_sessions"])
         # Forwarding runs where the frames are received: on the DUT's CPU
         # (RPS), not on the generator's.
         mask = f"{sum(1 << c for c in dut_cpus):x}"
@@ -392,6 +434,30 @@ table ip sluice_bench {{
             sh("sh", "-c", f"echo {mask} > /sys/class/net/{dev}/queues/rx-0/rps_cpus", ns=ns)
         with open("/proc/sys/net/netfilter/nf_conntrack_max") as f:
             self.capacity = int(f.read())
+
+    def tcp_connections(self):
+        """The DUT's TCP connections now (its table), None without a table."""
+        if self.kind == "sluice":
+            return Telemetry(self.prefix, wait=5).query("/sluice/nat_states")["sessions_tcp"]
+        if self.kind == "kernel":
+            entries = self.run.sh("cat", "/proc/net/nf_conntrack", ns=self.transport.ns_dut)
+            return sum(1 for line in entries.splitlines() if line.split()[2:3] == ["tcp"])
+        return None
+
+    def conntrack(self):
+        """The kernel's table now: entries, and its counters summed over
+        CPUs (/proc/net/stat/nf_conntrack: drop, early_drop, insert_failed)."""
+        ns = self.transport.ns_dut
+        count = int(self.run.sh("cat", "/proc/sys/net/netfilter/nf_conntrack_count", ns=ns))
+        rows = self.run.sh("cat", "/proc/net/stat/nf_conntrack", ns=ns).split("\n")
+        names = rows[0].split()
+        sums = {n: 0 for n in names}
+        for row in rows[1:]:
+            for n, v in zip(names, row.split()):
+                sums[n] += int(v, 16)
+        return {"entries": count, "drop": sums.get("drop", 0),
+                "early_drop": sums.get("early_drop", 0),
+                "insert_failed": sums.get("insert_failed", 0)}
 
     def counters(self):
         """The DUT's own counts, for comparison with the generator's."""
@@ -412,6 +478,7 @@ table ip sluice_bench {{
                                 check=False)
                 self.run.sh("sysctl", "-qw", "net.ipv4.ip_forward=0", ns=self.transport.ns_dut,
                             check=False)
+                self.run.put_back()
             return
         if self.kind == "testpmd":
             try:
@@ -508,10 +575,18 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
                                                     scenario["repeats"], log)
                 step["sizes"].append(row)
             res["steps"].append(step)
-        log("  connection establishment and tear-down rates (TCP)")
+        log("  connection establishment rate (TCP)")
         res["connections"] = method.connection_rates(
             gen, clients, scenario["cps_clients"], scenario["per_client"], scenario["cps_max"],
             scenario["cps_steps"], log)
+        window = scenario["closing_timeout"] + 3
+        log(f"  connection tear-down rate (TCP; the table empty within {window} s)")
+        # Sets are opened at half the establishment rate (all establish).
+        open_rate = max(1000.0, 0.5 * res["connections"]["establishment_rate"])
+        res["teardown"] = method.teardown_rate(
+            gen, clients, scenario["cps_clients"], scenario["per_client"], open_rate,
+            scenario["cps_max"], scenario["teardown_steps"],
+            dut.tcp_connections if kind != "testpmd" else None, window, log)
         # Over veth, af_packet loses more first frames at the fill rate than
         # three retries recover: the table capacity is measured elsewhere.
         if kind == "sluice" and scenario["capacity_sessions"] and transport.kind != "veth":
@@ -523,6 +598,21 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
             res["table"]["dut_sessions"] = nat.get("sessions")
             res["table"]["dut_capacity"] = nat.get("session_capacity")
             res["table"]["nat_table_full"] = tel.query("/sluice/drops").get("nat_table_full")
+        if kind == "kernel" and scenario["capacity_sessions"]:
+            # The old system's table beside sluice's: conntrack at the same
+            # size. Filled slower than sluice's (veth loses frames at speed);
+            # the kernel evicts unassured entries (early drop) before it
+            # refuses, so what it holds is the figure.
+            log(f"  connection table capacity (nf_conntrack_max {dut.capacity:,})")
+            before = dut.conntrack()
+            res["table"] = method.table_capacity(
+                gen, clients, scenario["per_client"], 256, 20000, int(1.5 * dut.capacity), log,
+                held=lambda: dut.conntrack()["entries"])
+            after = dut.conntrack()
+            res["table"]["dut_capacity"] = dut.capacity
+            res["table"]["dut_sessions"] = res["table"]["held_max"]
+            res["table"]["conntrack"] = difference(after, before)
+            res["table"]["conntrack"]["entries"] = after["entries"]
         res["established"] = clients.established
         res["generator"] = difference(gen.cmd("counters"), gen_before)
         res["dut_counters"] = difference(dut.counters(), dut_before)
@@ -561,6 +651,8 @@ def main():
     ap.add_argument("--nic", help="GEN_IN,GEN_OUT,DUT_IN,DUT_OUT PCI addresses (transport nic)")
     ap.add_argument("--gen-cpu", type=int, help="the generator's CPU (default: the first)")
     ap.add_argument("--dut-cpus", help="the DUT's CPUs: control first, then one per worker")
+    ap.add_argument("--capacity", type=int, help="table capacity sessions (sluice's table "
+                    "size floor; the kernel's nf_conntrack_max for the run); 0: not measured")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/harness.py: must run as root (namespaces, DPDK runtime directories)")
@@ -580,6 +672,8 @@ def main():
         scenario["repeats"] = args.repeats
     if args.no_micro:
         scenario["micro"] = False
+    if args.capacity is not None:
+        scenario["capacity_sessions"] = args.capacity
 
     os.makedirs(args.out, exist_ok=True)
     run = Run(str(os.getpid()), args.out)

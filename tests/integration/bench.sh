@@ -6,7 +6,8 @@
 # harness finishes and writes its report, and that the generator's counts
 # and sluice's agree: frames into and out of each of sluice's ports, the
 # sessions sluice created and those the generator established, connections
-# opened and closed. Speed is not checked.
+# opened and closed, and that the tear-down trial saw every close and sluice's
+# TCP table empty again. Speed is not checked.
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
 sl_init
@@ -42,7 +43,10 @@ t = run["steps"][0]["sizes"][0]["fixed"]
 assert t["tx_up"] + t["tx_down"] - t["rx_up"] - t["rx_down"] <= d["stats"]["dropped"], (t, d["stats"])
 c = run["connections"]["trials"][0]
 assert c["opened"] > 0 and c["closed"] == c["opened"], c
+td = run["teardown"]["trials"][0]
+assert td["passed"] and td["closed"] == td["opened"] > 0 and td["table_left"] <= 0, td
 print(pairs)
 PY
 sl_check "the report has the counts table" grep -q "| frames into sluice's inside port |" "$out/report.md"
+sl_check "the report has the tear-down search" grep -q "1 of 1 passed" "$out/report.md"
 sl_finish
