@@ -290,13 +290,14 @@ def eal_common(prefix, memory_mb):
     return hugepage_args() + ["-m", str(memory_mb), "--file-prefix", prefix, "--log-level=error"]
 
 
-def sluice_config(run, transport, prefix, scenario, cores, workers):
+def sluice_config(run, transport, prefix, scenario, cores, workers, sessions=None, nat_extra=""):
     p_in, p_out = transport.dut_ports()
     # Room for every set the run opens; the capacity phase then fills it.
-    sessions = max(65536, scenario["capacity_sessions"],
-                   int(1.5 * (sum(scenario["steps"]) + scenario["cps_clients"] *
-                              scenario["per_client"] *
-                              (scenario["cps_steps"] + scenario["teardown_steps"] + 3))))
+    sessions = sessions or max(65536, scenario["capacity_sessions"],
+                               int(1.5 * (sum(scenario["steps"]) + scenario["cps_clients"] *
+                                          scenario["per_client"] *
+                                          (scenario["cps_steps"] + scenario["teardown_steps"] +
+                                           3))))
     memory = max(512, sessions * 600 // 1048576 + 256)
     conf = f"""# written by bench/harness.py
 [eal]
@@ -333,7 +334,7 @@ clients = {max(131072, sessions // 32)}
 # A closed connection leaves the table after this (default 240 s; below the
 # RFC's minimum on purpose, warned): the tear-down search waits for it.
 tcp-transitory-timeout = {scenario.get("closing_timeout", 240)}
-
+{nat_extra}
 # Every client is policed (the meter runs for every packet) at a rate no
 # benchmark client reaches: the pipeline's cost is measured, not the policy.
 [policing]
@@ -361,7 +362,8 @@ class Dut:
             cores = dut_lcores(dut_cpus)
             workers = len(cores) - 1
             conf, self.capacity = sluice_config(run, transport, self.prefix, scenario, cores,
-                                                workers)
+                                                workers, scenario.get("dut_sessions"),
+                                                scenario.get("nat_extra", ""))
             self.p = run.spawn([SLUICE, "-c", conf], f"sluice-{transport.kind}", ns=ns)
             self.wait_running()
         elif kind == "testpmd":
