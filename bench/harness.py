@@ -34,6 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import method  # noqa: E402
+import pktgen_dpdk  # noqa: E402
 import report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -525,10 +526,20 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
     prefix = f"sluice-bench{run.tag}-gen-{transport.kind}"
     run.prefixes.append(prefix)
     eal_ports, name_in, name_out = transport.gen_ports()
-    gen = Pktgen(run, ["--lcores", f"0@{gen_cpu}"] + eal_common(prefix, 512) + eal_ports,
-                 ["--inside", name_in, "--outside", name_out, "--dut-inside-mac", DUT_IN_MAC,
-                  "--dut-outside-mac", DUT_OUT_MAC, "--rx-queues", str(dut_tx_queues(kind, dut_cpus))],
-                 ns=transport.ns_gen)
+    stateless = args.generator == "pktgen"
+    if stateless:
+        # Pktgen-DPDK: a display lcore and one per port, all on the
+        # generator's CPU; its ports 0 and 1 are the inside and outside.
+        res["generator_name"] = "Pktgen-DPDK"
+        gen = pktgen_dpdk.PktgenDpdk(
+            run, ["--lcores", f"0@{gen_cpu},1@{gen_cpu},2@{gen_cpu}"] +
+            eal_common(prefix, 1024) + eal_ports, transport.ns_gen, DUT_IN_MAC,
+            args.pktgen_link_mbps)
+    else:
+        gen = Pktgen(run, ["--lcores", f"0@{gen_cpu}"] + eal_common(prefix, 512) + eal_ports,
+                     ["--inside", name_in, "--outside", name_out, "--dut-inside-mac", DUT_IN_MAC,
+                      "--dut-outside-mac", DUT_OUT_MAC, "--rx-queues",
+                      str(dut_tx_queues(kind, dut_cpus))], ns=transport.ns_gen)
     dut = None
     try:
         dut = Dut(run, kind, transport, scenario, dut_cpus)
@@ -558,6 +569,9 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
             if o["failed"]:
                 log(f"  {o['failed']} sessions not established")
             for size in scenario["sizes"]:
+                if stateless and not size.isdigit():
+                    log(f"  {size}: not with Pktgen-DPDK (range mode sends one size at a time)")
+                    continue
                 log(f"  {sessions:,} sessions, {size} B: throughput")
                 row = {"size": size}
                 if "fixed_load" in scenario:
@@ -570,6 +584,9 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
                         scenario["repeats"], scenario["precision"], scenario["search_steps"], log))
                     base = row["ndr"]["median"] or row["pdr"]["median"]
                     row["latency_base"] = "ndr" if row["ndr"]["median"] else "pdr"
+                    if stateless:
+                        step["sizes"].append(row)
+                        continue  # no stamps in Pktgen-DPDK's frames here
                     log(f"  latency at {scenario['latency_fractions']} of "
                         f"{row['latency_base'].upper()} {base:,.0f}/s")
                     row["latency"] = method.latency(gen, base, scenario["latency_fractions"],
@@ -577,6 +594,12 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
                                                     scenario["repeats"], log)
                 step["sizes"].append(row)
             res["steps"].append(step)
+        if stateless:
+            log("  connection rates and table capacity: sluice-pktgen only (TCP handshakes)")
+            res["established"] = clients.established
+            res["generator"] = difference(gen.cmd("counters"), gen_before)
+            res["dut_counters"] = difference(dut.counters(), dut_before)
+            return res
         log("  connection establishment rate (TCP)")
         res["connections"] = method.connection_rates(
             gen, clients, scenario["cps_clients"], scenario["per_client"], scenario["cps_max"],
@@ -653,9 +676,21 @@ def main():
     ap.add_argument("--nic", help="GEN_IN,GEN_OUT,DUT_IN,DUT_OUT PCI addresses (transport nic)")
     ap.add_argument("--gen-cpu", type=int, help="the generator's CPU (default: the first)")
     ap.add_argument("--dut-cpus", help="the DUT's CPUs: control first, then one per worker")
+    ap.add_argument("--generator", choices=["sluice-pktgen", "pktgen"], default="sluice-pktgen",
+                    help="pktgen: drive Pktgen-DPDK (PATH or PKTGEN=/path) for the throughput "
+                    "searches; see bench/pktgen_dpdk.py")
+    ap.add_argument("--pktgen-link-mbps", type=float,
+                    default=float(os.environ.get("PKTGEN_LINK_MBPS", 10000)),
+                    help="the link speed Pktgen-DPDK's rate per cent is of (10000)")
     ap.add_argument("--capacity", type=int, help="table capacity sessions (sluice's table "
                     "size floor; the kernel's nf_conntrack_max for the run); 0: not measured")
     args = ap.parse_args()
+    if args.generator == "pktgen":
+        try:
+            pktgen_dpdk.find_binary()
+        except RuntimeError as e:
+            print(f"bench/harness.py: --generator pktgen: {e}", file=sys.stderr)
+            return 2
     if os.geteuid() != 0:
         sys.exit("bench/harness.py: must run as root (namespaces, DPDK runtime directories)")
 
@@ -682,6 +717,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     gen_cpu, dut_cpus = cpus(args)
     result = {"scenario": args.scenario, "settings": scenario, "started": time.time(),
+              "generator": args.generator,
               "host": report.host_info(ROOT), "gen_cpu": gen_cpu, "dut_cpus": dut_cpus,
               "runs": [], "errors": []}
     try:

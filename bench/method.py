@@ -2,7 +2,8 @@
 
 Throughput (RFC 2544 26.1, CSIT MLRsearch style): trials of fixed length at
 an offered load, bidirectional (the load is frames per second in all: half
-sent up by the clients, the other half the responder's answers). A trial
+sent up by the clients, the other half the responder's answers; with
+Pktgen-DPDK, which has no responder, all of it up). A trial
 passes a criterion when its loss ratio, (sent - received) / sent over both
 directions, is at most the criterion's: 0 for NDR (no drop rate), 0.5 % for
 PDR (partial drop rate). The search starts with one trial at the largest
@@ -57,8 +58,10 @@ class Trials:
         received = r["rx_up"] + r["rx_down"]
         r["loss"] = (sent - received) / sent if sent else 1.0
         # What was offered: up at the rate it was sent (in the trial's time:
-        # a generator slower than the load sent less), down what came up.
-        r["offered"] = 2 * r["tx_up"] / r["seconds"] if r["seconds"] > 0 else 0
+        # a generator slower than the load sent less), down what came up;
+        # a generator with no responder (Pktgen-DPDK) offers up only.
+        ways = getattr(self.gen, "directions", 2)
+        r["offered"] = ways * r["tx_up"] / r["seconds"] if r["seconds"] > 0 else 0
         r["forwarded"] = received / r["seconds"] if r["seconds"] > 0 else 0
         r["generator_limited"] = r["offered"] < 0.97 * load
         self.all.append(r)
@@ -137,6 +140,8 @@ def open_set(gen, clients, n_clients, per_client, proto, rate, timeout=2.0, retr
     o = gen.cmd(f"open proto={proto} first={first} clients={n_clients} per={per_client} "
                 f"rate={rate:.0f} timeout={timeout} retries={retries}", timeout=600)
     clients.established += o["established"]
+    # A generator may take more clients than asked (Pktgen-DPDK's ranges).
+    clients.next += o.get("clients_used", n_clients) - n_clients
     return o
 
 

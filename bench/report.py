@@ -254,6 +254,10 @@ def write(result, out):
     lines += [f"| {what} | {got} | {'yes' if ok else 'no'} |" for what, got, ok in targets(result)]
     lines += [""]
 
+    if result.get("generator") == "pktgen":
+        lines += ["Generator: **Pktgen-DPDK** (bench/pktgen_dpdk.py): stateless, one direction "
+                  "(inside to outside), UDP only; throughput only (no latency, connection "
+                  "rates or table capacity). Its load is frames per second up.", ""]
     lines += ["## Throughput", "",
               f"Bidirectional, {s['trial_seconds']:g}-s trials; Mpps in both directions, median "
               f"(min-max) of {s.get('repeats', 1)} searches; Gbit/s on the wire (with preamble "

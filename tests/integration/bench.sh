@@ -7,7 +7,11 @@
 # and sluice's agree: frames into and out of each of sluice's ports, the
 # sessions sluice created and those the generator established, connections
 # opened and closed, and that the tear-down trial saw every close and sluice's
-# TCP table empty again. Speed is not checked.
+# TCP table empty again. Speed is not checked. Then two cheap checks of the
+# Pktgen-DPDK driving (pktgen is not installed here): the Lua it writes for
+# the scenarios passes luac5.4 -p and sets their ranges, sizes and rates
+# (run against a stand-in pktgen library), and a missing binary is a clear
+# error naming what to install.
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
 sl_init
@@ -49,4 +53,13 @@ print(pairs)
 PY
 sl_check "the report has the counts table" grep -q "| frames into sluice's inside port |" "$out/report.md"
 sl_check "the report has the tear-down search" grep -q "1 of 1 passed" "$out/report.md"
+
+sl_check "the Pktgen-DPDK Lua is valid and carries the scenarios' parameters" \
+  "$SL_PY" "$SL_ROOT/bench/pktgen_dpdk.py" check
+PKTGEN=/nonexistent "$SL_PY" "$SL_ROOT/bench/harness.py" smoke --generator pktgen \
+  --out "$SL_TMP/no-pktgen" >"$SL_TMP/no-pktgen.out" 2>&1
+rc=$?
+sl_expect "--generator pktgen without pktgen exits 2" "$rc" -eq 2
+sl_check "... saying what to install" grep -q "Pktgen-DPDK is not a Debian package" \
+  "$SL_TMP/no-pktgen.out"
 sl_finish
