@@ -682,6 +682,11 @@ def main():
     ap.add_argument("--pktgen-link-mbps", type=float,
                     default=float(os.environ.get("PKTGEN_LINK_MBPS", 10000)),
                     help="the link speed Pktgen-DPDK's rate per cent is of (10000)")
+    ap.add_argument("--cps-clients", type=int, help="clients per connection-rate set "
+                    "(x the scenario's sessions per client)")
+    ap.add_argument("--cps-max", type=float, help="the connection searches' first rate, conn/s")
+    ap.add_argument("--cps-steps", type=int, help="establishment search steps after the first")
+    ap.add_argument("--teardown-steps", type=int, help="tear-down search steps after the first")
     ap.add_argument("--capacity", type=int, help="table capacity sessions (sluice's table "
                     "size floor; the kernel's nf_conntrack_max for the run); 0: not measured")
     args = ap.parse_args()
@@ -711,6 +716,9 @@ def main():
         scenario["micro"] = False
     if args.capacity is not None:
         scenario["capacity_sessions"] = args.capacity
+    for key in ("cps_clients", "cps_max", "cps_steps", "teardown_steps"):
+        if getattr(args, key) is not None:
+            scenario[key] = getattr(args, key)
 
     os.makedirs(args.out, exist_ok=True)
     run = Run(str(os.getpid()), args.out)

@@ -198,13 +198,30 @@ def teardown_rate(gen, clients, n_clients, per_client, open_rate, max_rate, step
     generator saw every FIN-ACK and sent the last ACK) and table(), the
     device's TCP connections, is back to its value before the set within
     `window` seconds of the last close (closed connections leave after the
-    device's closing timeout, which the harness sets short). table is None
-    for a device without one (testpmd): closes completing is the criterion.
+    device's closing timeout, which the harness sets short; `window` is that
+    timeout and 3 s). table is None for a device without one (testpmd):
+    closes completing is the criterion.
     """
     trials = []
 
+    def settled():
+        """The table once it has not changed for `window` - 2 s (the closing
+        timeout and a second): connections closed before this trial (the
+        establishment search's) leave it first, so they are not counted as
+        this trial's emptying. At most 2 x window."""
+        start = time.monotonic()
+        value, since = table(), time.monotonic()
+        while time.monotonic() - start < 2 * window:
+            time.sleep(0.2)
+            now = table()
+            if now != value:
+                value, since = now, time.monotonic()
+            elif time.monotonic() - since >= window - 2:
+                break
+        return value
+
     def attempt(rate):
-        before = table() if table else None
+        before = settled() if table else None
         o = open_set(gen, clients, n_clients, per_client, "tcp", open_rate, 2.0, 3)
         c = gen.cmd(f"close rate={rate:.0f} timeout=2", timeout=600)
         close_rate = c["offered"] / c["send_seconds"] if c.get("send_seconds", 0) > 0 else 0
