@@ -223,6 +223,7 @@ def teardown_rate(gen, clients, n_clients, per_client, open_rate, max_rate, step
     def attempt(rate):
         before = settled() if table else None
         o = open_set(gen, clients, n_clients, per_client, "tcp", open_rate, 2.0, 3)
+        opened_table = table() if table else None
         c = gen.cmd(f"close rate={rate:.0f} timeout=2", timeout=600)
         close_rate = c["offered"] / c["send_seconds"] if c.get("send_seconds", 0) > 0 else 0
         left, emptied = None, None
@@ -238,7 +239,8 @@ def teardown_rate(gen, clients, n_clients, per_client, open_rate, max_rate, step
                 time.sleep(0.2)
         row = {"rate": rate, "close_rate": close_rate, "opened": o["established"],
                "open_failed": o["failed"], "closed": c["closed"], "close_failed": c["failed"],
-               "close_seconds": c["seconds"], "table_left": left, "emptied_seconds": emptied}
+               "close_seconds": c["seconds"], "table_before": before,
+               "table_opened": opened_table, "table_left": left, "emptied_seconds": emptied}
         row["passed"] = (o["established"] > 0 and c["failed"] == 0
                          and (left is None or left <= 0))
         trials.append(row)
