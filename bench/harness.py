@@ -15,7 +15,9 @@ Transports (two ports each side of the DUT: inside and outside):
          --dut-cpus.
 DUTs: testpmd (io forwarding: the cost of moving frames at all), kernel (the
 old system: conntrack and masquerade), sluice (the cgnat pipeline). Every
-process and namespace made is removed on exit, failures included.
+process and namespace made is removed on exit, failures included, and a
+host-wide setting changed for a measurement (nf_conntrack_max, for the
+kernel's table capacity) is put back.
 """
 
 import argparse
@@ -32,6 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import method  # noqa: E402
+import pktgen_dpdk  # noqa: E402
 import report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +57,7 @@ SCENARIOS = {
         steps=[64512], per_client=63, sizes=["64"], trial_seconds=1.0, repeats=3,
         precision=0.05, search_steps=5, max_load=20e6, latency_fractions=[0.1, 0.5, 0.9],
         latency_seconds=1.0, cps_clients=64, cps_max=1e6, cps_steps=3,
-        capacity_sessions=131072, micro=True),
+        teardown_steps=4, closing_timeout=2, capacity_sessions=131072, micro=True),
     # The whole of it, for a real host: every CSIT scale step and frame size.
     "full": dict(
         transports=["memif", "veth"], duts=["testpmd", "kernel", "sluice"],
@@ -62,14 +65,14 @@ SCENARIOS = {
         sizes=["64", "imix", "1518"], trial_seconds=10.0, repeats=5, precision=0.01,
         search_steps=10, max_load=30e6, latency_fractions=[0.1, 0.5, 0.9],
         latency_seconds=10.0, cps_clients=1024, cps_max=5e6, cps_steps=6,
-        capacity_sessions=8388608, micro=True),
+        teardown_steps=6, closing_timeout=2, capacity_sessions=8388608, micro=True),
     # Seconds: keeps the harness working (tests/integration/bench.sh). One
     # fixed low load, no search; counts are compared, not speed.
     "smoke": dict(
         transports=["memif"], duts=["sluice"], steps=[256], per_client=4, sizes=["64"],
         trial_seconds=1.0, repeats=1, fixed_load=4000, latency_fractions=[],
         latency_seconds=1.0, cps_clients=8, cps_max=2000, cps_steps=0,
-        capacity_sessions=0, micro=False),
+        teardown_steps=0, closing_timeout=2, capacity_sessions=0, micro=False),
 }
 
 
@@ -83,6 +86,7 @@ class Run:
         self.namespaces = []
         self.links = []
         self.prefixes = []
+        self.restore = []  # (path, original value) of host-wide settings changed
         self.tmp = tempfile.mkdtemp(prefix=f"sluice-bench.{tag}.")
         self.logfile = open(os.path.join(out, "harness.log"), "a")
 
@@ -137,7 +141,29 @@ class Run:
             self.sh("ethtool", "-K", dev, "tx", "off", "rx", "off", ns=ns, check=False)
             self.sh("ip", "link", "set", dev, "up", ns=ns)
 
+    def set_host(self, path, value):
+        """Writes a host-wide setting (a /proc/sys file), remembering its
+        value to put back in put_back() and cleanup(), failures included."""
+        with open(path) as f:
+            original = f.read().strip()
+        if not any(p == path for p, _ in self.restore):
+            self.restore.append((path, original))
+        with open(path, "w") as f:
+            f.write(str(value))
+        self.log(f"  {path}: {original} -> {value} for this run (put back on exit)")
+
+    def put_back(self):
+        for path, original in reversed(self.restore):
+            try:
+                with open(path, "w") as f:
+                    f.write(original)
+                self.log(f"  {path}: {original} again")
+            except OSError as e:
+                self.log(f"  {path}: could not put back {original}: {e}")
+        self.restore = []
+
     def cleanup(self):
+        self.put_back()
         for p in list(self.procs):
             try:
                 if p.stdin:
@@ -265,12 +291,14 @@ def eal_common(prefix, memory_mb):
     return hugepage_args() + ["-m", str(memory_mb), "--file-prefix", prefix, "--log-level=error"]
 
 
-def sluice_config(run, transport, prefix, scenario, cores, workers):
+def sluice_config(run, transport, prefix, scenario, cores, workers, sessions=None, nat_extra=""):
     p_in, p_out = transport.dut_ports()
     # Room for every set the run opens; the capacity phase then fills it.
-    sessions = max(65536, scenario["capacity_sessions"],
-                   int(1.5 * (sum(scenario["steps"]) + scenario["cps_clients"] *
-                              scenario["per_client"] * (scenario["cps_steps"] + 2))))
+    sessions = sessions or max(65536, scenario["capacity_sessions"],
+                               int(1.5 * (sum(scenario["steps"]) + scenario["cps_clients"] *
+                                          scenario["per_client"] *
+                                          (scenario["cps_steps"] + scenario["teardown_steps"] +
+                                           3))))
     memory = max(512, sessions * 600 // 1048576 + 256)
     conf = f"""# written by bench/harness.py
 [eal]
@@ -304,7 +332,10 @@ static = 0.0.0.0/0 via 192.0.2.1
 pool = 198.51.100.0/24
 sessions = {sessions}
 clients = {max(131072, sessions // 32)}
-
+# A closed connection leaves the table after this (default 240 s; below the
+# RFC's minimum on purpose, warned): the tear-down search waits for it.
+tcp-transitory-timeout = {scenario.get("closing_timeout", 240)}
+{nat_extra}
 # Every client is policed (the meter runs for every packet) at a rate no
 # benchmark client reaches: the pipeline's cost is measured, not the policy.
 [policing]
@@ -322,6 +353,7 @@ class Dut:
 
     def __init__(self, run, kind, transport, scenario, dut_cpus):
         self.run, self.kind, self.transport = run, kind, transport
+        self.scenario = scenario
         self.prefix = f"sluice-bench{run.tag}-{kind}-{transport.kind}"
         run.prefixes.append(self.prefix)
         self.p = None
@@ -331,7 +363,8 @@ class Dut:
             cores = dut_lcores(dut_cpus)
             workers = len(cores) - 1
             conf, self.capacity = sluice_config(run, transport, self.prefix, scenario, cores,
-                                                workers)
+                                                workers, scenario.get("dut_sessions"),
+                                                scenario.get("nat_extra", ""))
             self.p = run.spawn([SLUICE, "-c", conf], f"sluice-{transport.kind}", ns=ns)
             self.wait_running()
         elif kind == "testpmd":
@@ -385,6 +418,18 @@ table ip sluice_bench {{
            f"net.ipv4.conf.{t.di}.rp_filter=0", f"net.ipv4.conf.{t.do}.rp_filter=0", ns=ns)
         # The generator numbers TCP segments per frame, not per byte.
         sh("sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_be_liberal=1", ns=ns)
+        # A closed connection leaves the table as soon as in sluice (the
+        # tear-down search waits for it): TIME_WAIT and the other closing
+        # states, per namespace.
+        closing = self.scenario.get("closing_timeout", 120)
+        sh("sysctl", "-qw", *(f"net.netfilter.nf_conntrack_tcp_timeout_{state}={closing}"
+                              for state in ("fin_wait", "close_wait", "last_ack", "time_wait",
+                                            "close")), ns=ns)
+        # The table's size is host-wide (writable only outside namespaces):
+        # the scenario's for this run, put back on exit.
+        if self.scenario["capacity_sessions"]:
+            self.run.set_host("/proc/sys/net/netfilter/nf_conntrack_max",
+                              self.scenario["capacity_sessions"])
         # Forwarding runs where the frames are received: on the DUT's CPU
         # (RPS), not on the generator's.
         mask = f"{sum(1 << c for c in dut_cpus):x}"
@@ -392,6 +437,30 @@ table ip sluice_bench {{
             sh("sh", "-c", f"echo {mask} > /sys/class/net/{dev}/queues/rx-0/rps_cpus", ns=ns)
         with open("/proc/sys/net/netfilter/nf_conntrack_max") as f:
             self.capacity = int(f.read())
+
+    def tcp_connections(self):
+        """The DUT's TCP connections now (its table), None without a table."""
+        if self.kind == "sluice":
+            return Telemetry(self.prefix, wait=5).query("/sluice/nat_states")["sessions_tcp"]
+        if self.kind == "kernel":
+            entries = self.run.sh("cat", "/proc/net/nf_conntrack", ns=self.transport.ns_dut)
+            return sum(1 for line in entries.splitlines() if line.split()[2:3] == ["tcp"])
+        return None
+
+    def conntrack(self):
+        """The kernel's table now: entries, and its counters summed over
+        CPUs (/proc/net/stat/nf_conntrack: drop, early_drop, insert_failed)."""
+        ns = self.transport.ns_dut
+        count = int(self.run.sh("cat", "/proc/sys/net/netfilter/nf_conntrack_count", ns=ns))
+        rows = self.run.sh("cat", "/proc/net/stat/nf_conntrack", ns=ns).split("\n")
+        names = rows[0].split()
+        sums = {n: 0 for n in names}
+        for row in rows[1:]:
+            for n, v in zip(names, row.split()):
+                sums[n] += int(v, 16)
+        return {"entries": count, "drop": sums.get("drop", 0),
+                "early_drop": sums.get("early_drop", 0),
+                "insert_failed": sums.get("insert_failed", 0)}
 
     def counters(self):
         """The DUT's own counts, for comparison with the generator's."""
@@ -412,6 +481,7 @@ table ip sluice_bench {{
                                 check=False)
                 self.run.sh("sysctl", "-qw", "net.ipv4.ip_forward=0", ns=self.transport.ns_dut,
                             check=False)
+                self.run.put_back()
             return
         if self.kind == "testpmd":
             try:
@@ -456,10 +526,20 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
     prefix = f"sluice-bench{run.tag}-gen-{transport.kind}"
     run.prefixes.append(prefix)
     eal_ports, name_in, name_out = transport.gen_ports()
-    gen = Pktgen(run, ["--lcores", f"0@{gen_cpu}"] + eal_common(prefix, 512) + eal_ports,
-                 ["--inside", name_in, "--outside", name_out, "--dut-inside-mac", DUT_IN_MAC,
-                  "--dut-outside-mac", DUT_OUT_MAC, "--rx-queues", str(dut_tx_queues(kind, dut_cpus))],
-                 ns=transport.ns_gen)
+    stateless = args.generator == "pktgen"
+    if stateless:
+        # Pktgen-DPDK: a display lcore and one per port, all on the
+        # generator's CPU; its ports 0 and 1 are the inside and outside.
+        res["generator_name"] = "Pktgen-DPDK"
+        gen = pktgen_dpdk.PktgenDpdk(
+            run, ["--lcores", f"0@{gen_cpu},1@{gen_cpu},2@{gen_cpu}"] +
+            eal_common(prefix, 1024) + eal_ports, transport.ns_gen, DUT_IN_MAC,
+            args.pktgen_link_mbps)
+    else:
+        gen = Pktgen(run, ["--lcores", f"0@{gen_cpu}"] + eal_common(prefix, 512) + eal_ports,
+                     ["--inside", name_in, "--outside", name_out, "--dut-inside-mac", DUT_IN_MAC,
+                      "--dut-outside-mac", DUT_OUT_MAC, "--rx-queues",
+                      str(dut_tx_queues(kind, dut_cpus))], ns=transport.ns_gen)
     dut = None
     try:
         dut = Dut(run, kind, transport, scenario, dut_cpus)
@@ -489,6 +569,9 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
             if o["failed"]:
                 log(f"  {o['failed']} sessions not established")
             for size in scenario["sizes"]:
+                if stateless and not size.isdigit():
+                    log(f"  {size}: not with Pktgen-DPDK (range mode sends one size at a time)")
+                    continue
                 log(f"  {sessions:,} sessions, {size} B: throughput")
                 row = {"size": size}
                 if "fixed_load" in scenario:
@@ -501,6 +584,9 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
                         scenario["repeats"], scenario["precision"], scenario["search_steps"], log))
                     base = row["ndr"]["median"] or row["pdr"]["median"]
                     row["latency_base"] = "ndr" if row["ndr"]["median"] else "pdr"
+                    if stateless:
+                        step["sizes"].append(row)
+                        continue  # no stamps in Pktgen-DPDK's frames here
                     log(f"  latency at {scenario['latency_fractions']} of "
                         f"{row['latency_base'].upper()} {base:,.0f}/s")
                     row["latency"] = method.latency(gen, base, scenario["latency_fractions"],
@@ -508,10 +594,24 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
                                                     scenario["repeats"], log)
                 step["sizes"].append(row)
             res["steps"].append(step)
-        log("  connection establishment and tear-down rates (TCP)")
+        if stateless:
+            log("  connection rates and table capacity: sluice-pktgen only (TCP handshakes)")
+            res["established"] = clients.established
+            res["generator"] = difference(gen.cmd("counters"), gen_before)
+            res["dut_counters"] = difference(dut.counters(), dut_before)
+            return res
+        log("  connection establishment rate (TCP)")
         res["connections"] = method.connection_rates(
             gen, clients, scenario["cps_clients"], scenario["per_client"], scenario["cps_max"],
             scenario["cps_steps"], log)
+        window = scenario["closing_timeout"] + 3
+        log(f"  connection tear-down rate (TCP; the table empty within {window} s)")
+        # Sets are opened at half the establishment rate (all establish).
+        open_rate = max(1000.0, 0.5 * res["connections"]["establishment_rate"])
+        res["teardown"] = method.teardown_rate(
+            gen, clients, scenario["cps_clients"], scenario["per_client"], open_rate,
+            scenario["cps_max"], scenario["teardown_steps"],
+            dut.tcp_connections if kind != "testpmd" else None, window, log)
         # Over veth, af_packet loses more first frames at the fill rate than
         # three retries recover: the table capacity is measured elsewhere.
         if kind == "sluice" and scenario["capacity_sessions"] and transport.kind != "veth":
@@ -523,6 +623,21 @@ def measure(run, scenario, transport, kind, args, gen_cpu, dut_cpus):
             res["table"]["dut_sessions"] = nat.get("sessions")
             res["table"]["dut_capacity"] = nat.get("session_capacity")
             res["table"]["nat_table_full"] = tel.query("/sluice/drops").get("nat_table_full")
+        if kind == "kernel" and scenario["capacity_sessions"]:
+            # The old system's table beside sluice's: conntrack at the same
+            # size. Filled slower than sluice's (veth loses frames at speed);
+            # the kernel evicts unassured entries (early drop) before it
+            # refuses, so what it holds is the figure.
+            log(f"  connection table capacity (nf_conntrack_max {dut.capacity:,})")
+            before = dut.conntrack()
+            res["table"] = method.table_capacity(
+                gen, clients, scenario["per_client"], 256, 20000, int(1.5 * dut.capacity), log,
+                held=lambda: dut.conntrack()["entries"])
+            after = dut.conntrack()
+            res["table"]["dut_capacity"] = dut.capacity
+            res["table"]["dut_sessions"] = res["table"]["held_max"]
+            res["table"]["conntrack"] = difference(after, before)
+            res["table"]["conntrack"]["entries"] = after["entries"]
         res["established"] = clients.established
         res["generator"] = difference(gen.cmd("counters"), gen_before)
         res["dut_counters"] = difference(dut.counters(), dut_before)
@@ -561,7 +676,26 @@ def main():
     ap.add_argument("--nic", help="GEN_IN,GEN_OUT,DUT_IN,DUT_OUT PCI addresses (transport nic)")
     ap.add_argument("--gen-cpu", type=int, help="the generator's CPU (default: the first)")
     ap.add_argument("--dut-cpus", help="the DUT's CPUs: control first, then one per worker")
+    ap.add_argument("--generator", choices=["sluice-pktgen", "pktgen"], default="sluice-pktgen",
+                    help="pktgen: drive Pktgen-DPDK (PATH or PKTGEN=/path) for the throughput "
+                    "searches; see bench/pktgen_dpdk.py")
+    ap.add_argument("--pktgen-link-mbps", type=float,
+                    default=float(os.environ.get("PKTGEN_LINK_MBPS", 10000)),
+                    help="the link speed Pktgen-DPDK's rate per cent is of (10000)")
+    ap.add_argument("--cps-clients", type=int, help="clients per connection-rate set "
+                    "(x the scenario's sessions per client)")
+    ap.add_argument("--cps-max", type=float, help="the connection searches' first rate, conn/s")
+    ap.add_argument("--cps-steps", type=int, help="establishment search steps after the first")
+    ap.add_argument("--teardown-steps", type=int, help="tear-down search steps after the first")
+    ap.add_argument("--capacity", type=int, help="table capacity sessions (sluice's table "
+                    "size floor; the kernel's nf_conntrack_max for the run); 0: not measured")
     args = ap.parse_args()
+    if args.generator == "pktgen":
+        try:
+            pktgen_dpdk.find_binary()
+        except RuntimeError as e:
+            print(f"bench/harness.py: --generator pktgen: {e}", file=sys.stderr)
+            return 2
     if os.geteuid() != 0:
         sys.exit("bench/harness.py: must run as root (namespaces, DPDK runtime directories)")
 
@@ -580,12 +714,18 @@ def main():
         scenario["repeats"] = args.repeats
     if args.no_micro:
         scenario["micro"] = False
+    if args.capacity is not None:
+        scenario["capacity_sessions"] = args.capacity
+    for key in ("cps_clients", "cps_max", "cps_steps", "teardown_steps"):
+        if getattr(args, key) is not None:
+            scenario[key] = getattr(args, key)
 
     os.makedirs(args.out, exist_ok=True)
     run = Run(str(os.getpid()), args.out)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     gen_cpu, dut_cpus = cpus(args)
     result = {"scenario": args.scenario, "settings": scenario, "started": time.time(),
+              "generator": args.generator,
               "host": report.host_info(ROOT), "gen_cpu": gen_cpu, "dut_cpus": dut_cpus,
               "runs": [], "errors": []}
     try:

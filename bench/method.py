@@ -2,7 +2,8 @@
 
 Throughput (RFC 2544 26.1, CSIT MLRsearch style): trials of fixed length at
 an offered load, bidirectional (the load is frames per second in all: half
-sent up by the clients, the other half the responder's answers). A trial
+sent up by the clients, the other half the responder's answers; with
+Pktgen-DPDK, which has no responder, all of it up). A trial
 passes a criterion when its loss ratio, (sent - received) / sent over both
 directions, is at most the criterion's: 0 for NDR (no drop rate), 0.5 % for
 PDR (partial drop rate). The search starts with one trial at the largest
@@ -18,12 +19,17 @@ one-way per direction, percentiles from the generator's histograms.
 
 RFC 9693 stateful metrics: connection establishment rate (the highest rate
 of new TCP connections, real three-way handshakes, at which every
-connection of a trial is established), connection tear-down rate (the same
-for FIN/FIN-ACK/ACK closes of those connections) and the connection table
-capacity (UDP sessions opened set after set until the device refuses some).
+connection of a trial is established), connection tear-down rate (its own
+binary search on the close rate: each trial opens a fresh set of
+connections at a rate they all establish at, then closes them at the
+trial's rate; it passes when every close completed, FIN/FIN-ACK/ACK through
+the device, and the device's TCP table is back to its size before the set
+within the trial's window) and the connection table capacity (UDP sessions
+opened set after set until the device refuses some).
 """
 
 import statistics
+import time
 
 
 def summary(values):
@@ -52,8 +58,10 @@ class Trials:
         received = r["rx_up"] + r["rx_down"]
         r["loss"] = (sent - received) / sent if sent else 1.0
         # What was offered: up at the rate it was sent (in the trial's time:
-        # a generator slower than the load sent less), down what came up.
-        r["offered"] = 2 * r["tx_up"] / r["seconds"] if r["seconds"] > 0 else 0
+        # a generator slower than the load sent less), down what came up;
+        # a generator with no responder (Pktgen-DPDK) offers up only.
+        ways = getattr(self.gen, "directions", 2)
+        r["offered"] = ways * r["tx_up"] / r["seconds"] if r["seconds"] > 0 else 0
         r["forwarded"] = received / r["seconds"] if r["seconds"] > 0 else 0
         r["generator_limited"] = r["offered"] < 0.97 * load
         self.all.append(r)
@@ -132,11 +140,15 @@ def open_set(gen, clients, n_clients, per_client, proto, rate, timeout=2.0, retr
     o = gen.cmd(f"open proto={proto} first={first} clients={n_clients} per={per_client} "
                 f"rate={rate:.0f} timeout={timeout} retries={retries}", timeout=600)
     clients.established += o["established"]
+    # A generator may take more clients than asked (Pktgen-DPDK's ranges).
+    clients.next += o.get("clients_used", n_clients) - n_clients
     return o
 
 
 def connection_rates(gen, clients, n_clients, per_client, max_rate, steps, log):
-    """RFC 9693 connection establishment and tear-down rates (TCP)."""
+    """RFC 9693 connection establishment rate (TCP). Each trial's set is
+    closed after it (at the same rate), so sets do not pile up; the
+    tear-down rate is searched apart (teardown_rate)."""
     trials = []
 
     def attempt(rate):
@@ -173,19 +185,107 @@ def connection_rates(gen, clients, n_clients, per_client, max_rate, steps, log):
                 hi = min(hi, r["offered_rate"])
             if hi - lo <= 0.1 * hi:
                 break
-    return {"establishment_rate": best("open_failed", "offered_rate"),
-            "teardown_rate": best("close_failed", "close_rate"), "trials": trials}
+    return {"establishment_rate": best("open_failed", "offered_rate"), "trials": trials}
 
 
-def table_capacity(gen, clients, per_client, set_clients, rate, limit, log):
+def teardown_rate(gen, clients, n_clients, per_client, open_rate, max_rate, steps, table,
+                  window, log):
+    """RFC 9693 connection tear-down rate: binary search on the close rate.
+
+    Each trial opens a fresh set of n_clients x per_client TCP connections
+    at open_rate (with retries: the set is whole before it is closed), then
+    closes them at the trial's rate. Pass: every close completed (the
+    generator saw every FIN-ACK and sent the last ACK) and table(), the
+    device's TCP connections, is back to its value before the set within
+    `window` seconds of the last close (closed connections leave after the
+    device's closing timeout, which the harness sets short; `window` is that
+    timeout and 3 s). table is None for a device without one (testpmd):
+    closes completing is the criterion.
+    """
+    trials = []
+
+    def settled():
+        """The table once it has not changed for `window` - 2 s (the closing
+        timeout and a second): connections closed before this trial (the
+        establishment search's) leave it first, so they are not counted as
+        this trial's emptying. At most 2 x window."""
+        start = time.monotonic()
+        value, since = table(), time.monotonic()
+        while time.monotonic() - start < 2 * window:
+            time.sleep(0.2)
+            now = table()
+            if now != value:
+                value, since = now, time.monotonic()
+            elif time.monotonic() - since >= window - 2:
+                break
+        return value
+
+    def attempt(rate):
+        before = settled() if table else None
+        o = open_set(gen, clients, n_clients, per_client, "tcp", open_rate, 2.0, 3)
+        opened_table = table() if table else None
+        c = gen.cmd(f"close rate={rate:.0f} timeout=2", timeout=600)
+        close_rate = c["offered"] / c["send_seconds"] if c.get("send_seconds", 0) > 0 else 0
+        left, emptied = None, None
+        if table:
+            start = time.monotonic()
+            while True:
+                left = table() - before
+                if left <= 0:
+                    emptied = time.monotonic() - start
+                    break
+                if time.monotonic() - start >= window:
+                    break
+                time.sleep(0.2)
+        row = {"rate": rate, "close_rate": close_rate, "opened": o["established"],
+               "open_failed": o["failed"], "closed": c["closed"], "close_failed": c["failed"],
+               "close_seconds": c["seconds"], "table_before": before,
+               "table_opened": opened_table, "table_left": left, "emptied_seconds": emptied}
+        row["passed"] = (o["established"] > 0 and c["failed"] == 0
+                         and (left is None or left <= 0))
+        trials.append(row)
+        log(f"    close {rate:>10,.0f} conn/s offered {close_rate:>10,.0f}: closed "
+            f"{c['closed']}/{o['established']}"
+            + (f", table {'empty' if left is not None and left <= 0 else f'{left} left'}"
+               f" after {emptied if emptied is not None else window:.1f} s" if table else "")
+            + (" pass" if row["passed"] else " FAIL"))
+        return row
+
+    first = attempt(max_rate)
+    lo = first["close_rate"] if first["passed"] else 0.0
+    hi = None if first["passed"] else first["close_rate"]
+    if hi is not None:
+        # The first candidate: what was closed in the time it took.
+        candidate = first["closed"] / max(first["close_seconds"], 1e-6)
+        for _ in range(steps):
+            load = candidate if lo < candidate < hi else (lo + hi) / 2
+            candidate = 0
+            r = attempt(load)
+            if r["passed"]:
+                lo = max(lo, r["close_rate"])
+            else:
+                hi = min(hi, r["close_rate"])
+            if hi - lo <= 0.1 * hi:
+                break
+    return {"teardown_rate": max([t["close_rate"] for t in trials if t["passed"]], default=0.0),
+            "window": window, "trials": trials}
+
+
+def table_capacity(gen, clients, per_client, set_clients, rate, limit, log, held=None):
     """Opens UDP sets until some sessions are refused (no answer after three
     tries more: a frame lost on a busy host gets through on a retry, a
-    refused session never does); the sessions established."""
-    total = 0
+    refused session never does); the sessions established. held(), where
+    given, is the device's own count, read after each set: a device that
+    evicts old entries to admit new ones (the kernel's conntrack early drop)
+    refuses later than it is full, and what it holds is the figure."""
+    total, most = 0, 0
     while total < limit:
         o = open_set(gen, clients, set_clients, per_client, "udp", rate, 1.0, 3)
         total += o["established"]
-        log(f"    capacity: {total:,} sessions established, {o['failed']} refused in the last set")
+        now = held() if held else None
+        most = max(most, now or 0)
+        log(f"    capacity: {total:,} sessions established, {o['failed']} refused in the last set"
+            + (f", the device holds {now:,}" if held else ""))
         if o["failed"]:
-            return {"sessions": total, "refused": o["failed"], "reached": True}
-    return {"sessions": total, "refused": 0, "reached": False}
+            return {"sessions": total, "refused": o["failed"], "reached": True, "held_max": most}
+    return {"sessions": total, "refused": 0, "reached": False, "held_max": most}

@@ -31,6 +31,16 @@
 //   close rate=R [timeout=S]         close the set's TCP sessions at R per s
 //   counters [drain=S]               frames in and out of each port so far,
 //                                    after S seconds (0.3) of answering
+//   soak first=F clients=N per=M udp=K fill=R load=L churn=C seconds=T
+//                                    the campus mix for a long run
+//                                    (bench/soak.py): N x M sessions, every
+//                                    K-th UDP and the rest TCP, opened at R
+//                                    per second; then for T seconds IMIX data
+//                                    at L frames/s up on the established ones
+//                                    (answered down) while C sessions a second
+//                                    are closed (TCP FIN; UDP left to time
+//                                    out) and their slot opens a new one from
+//                                    the client's next port
 //   quit
 // Every phase is bounded in time (trial seconds, timeouts, at most 600 s).
 //
@@ -70,6 +80,7 @@ struct Session {
   uint32_t up_sent = 0;      // data frames sent up, the next one's sequence number
   uint32_t up_expected = 0;  // next sequence number the responder expects
   uint32_t down_expected = 0;
+  uint8_t gen = 0;  // which of the slot's client ports (SessionSet::generations)
 };
 
 // Frames queued for one port's TX queue 0; what it does not take is freed
@@ -112,6 +123,12 @@ struct PhaseStats {
   uint64_t ignored = 0;  // segments the responder does not answer (ACK, RST)
   uint64_t no_mbuf = 0;  // frames not sent for want of a buffer
   uint64_t stale = 0;    // data frames of an earlier phase, arrived late (not counted)
+  uint64_t opened = 0;   // soak: new sessions started in reused slots
+  uint64_t close_started = 0;
+  uint64_t stuck_opening = 0;  // soak: a slot due for churn still unanswered
+  uint64_t stuck_closing = 0;  // soak: a slot due for churn whose close never completed
+  uint64_t old_gen = 0;        // soak: data answers for a slot's previous session
+  uint64_t data_skipped = 0;   // soak: data due while no established session was near
   uint64_t last_event = 0;
   LatencyHistogram up, down;
 };
@@ -146,6 +163,8 @@ class Generator {
     set_.first = static_cast<uint32_t>(number(a, "first", 0));
     set_.clients = static_cast<uint32_t>(number(a, "clients", 1));
     set_.per_client = static_cast<uint32_t>(number(a, "per", 1));
+    set_.generations = 1;
+    udp_every_ = 0;
     if (set_.per_client == 0 || set_.per_client > kMaxPerClient || set_.clients == 0 ||
         set_.first + set_.clients > kClientSpan ||
         uint64_t{set_.clients} * set_.per_client > kMaxSessions) {
@@ -241,6 +260,100 @@ class Generator {
         load, elapsed(start, sent_at), size, frames, wire_bytes_, phase_json());
   }
 
+  std::string soak(const Args& a) {
+    set_.proto = IPPROTO_TCP;
+    set_.first = static_cast<uint32_t>(number(a, "first", 0));
+    set_.clients = static_cast<uint32_t>(number(a, "clients", 1));
+    set_.per_client = static_cast<uint32_t>(number(a, "per", 15));
+    udp_every_ = static_cast<uint32_t>(number(a, "udp", 4));
+    if (set_.per_client == 0 || set_.per_client > kMaxPerClient / 2 || set_.clients == 0 ||
+        set_.first + set_.clients > kClientSpan ||
+        uint64_t{set_.clients} * set_.per_client > kMaxSessions) {
+      set_.clients = 0;
+      return "{\"error\": \"the set does not fit 10.16.0.0/12 or the server addresses\"}";
+    }
+    set_.generations = std::min<uint32_t>(16, kMaxPerClient / set_.per_client);
+    sessions_.assign(set_.size(), Session{});
+    const double seconds_run = std::min(number(a, "seconds", 600), 86400.0);
+    const double load = number(a, "load", 100000);
+    const double churn = number(a, "churn", 200);
+
+    // Fill: every slot opened, those unanswered tried three times more.
+    begin_phase();
+    const uint64_t fill_start = rte_rdtsc();
+    const double fill = number(a, "fill", 50000);
+    const double timeout = number(a, "timeout", 2);
+    paced(fill, set_.size(), [&](uint32_t id, uint64_t now) {
+      sessions_[id].state = State::opening;
+      return handshake(id, RTE_TCP_SYN_FLAG, now);
+    });
+    wait([&] { return stats_.established == set_.size(); }, rte_rdtsc() + seconds(timeout));
+    for (int retry = 0; retry < 3 && stats_.established < set_.size(); retry++) {
+      std::vector<uint32_t> again;
+      for (uint32_t id = 0; id < set_.size(); id++) {
+        if (sessions_[id].state == State::opening) again.push_back(id);
+      }
+      paced(fill, again.size(),
+            [&](uint32_t k, uint64_t now) { return handshake(again[k], RTE_TCP_SYN_FLAG, now); });
+      wait([&] { return stats_.established == set_.size(); }, rte_rdtsc() + seconds(timeout));
+    }
+    const uint64_t fill_established = stats_.established;
+    const double fill_seconds = elapsed(fill_start, rte_rdtsc());
+
+    // Run: data and churn, each paced on its own from the same start.
+    begin_phase();
+    soaking_ = true;
+    const uint64_t refused_in = in_.tx.refused, refused_out = out_.tx.refused;
+    const uint64_t start = rte_rdtsc();
+    const uint64_t end = start + seconds(seconds_run);
+    const double data_per_cycle = load / static_cast<double>(hz_);
+    const double churn_per_cycle = churn / static_cast<double>(hz_);
+    uint64_t data_due_done = 0, churn_done = 0;
+    uint32_t data_cursor = 0, churn_cursor = 0;
+    size_t k = 0;
+    for (uint64_t now = start; now < end; now = rte_rdtsc()) {
+      const auto cycles = static_cast<double>(now - start);
+      const auto data_due = static_cast<uint64_t>(cycles * data_per_cycle) + 1;
+      for (unsigned b = 0; data_due_done < data_due && b < kBurst; b++, data_due_done++) {
+        uint32_t id = data_cursor;
+        unsigned probe = 0;
+        for (; probe < 64 && sessions_[id].state != State::established; probe++)
+          id = id + 1 == set_.size() ? 0 : id + 1;
+        data_cursor = id + 1 == set_.size() ? 0 : id + 1;
+        if (probe == 64) {
+          stats_.data_skipped++;
+          continue;
+        }
+        const uint16_t wire = kImix[k];
+        k = k + 1 == kImix.size() ? 0 : k + 1;
+        if (rte_mbuf* m = data(id, wire, now)) in_.tx.push(m);
+      }
+      const auto churn_due = static_cast<uint64_t>(cycles * churn_per_cycle);
+      for (; churn_done < churn_due; churn_done++) {
+        churn_slot(churn_cursor, now);
+        churn_cursor = churn_cursor + 1 == set_.size() ? 0 : churn_cursor + 1;
+      }
+      in_.tx.flush();
+      poll(now);
+    }
+    const double run_seconds = elapsed(start, rte_rdtsc());
+    soaking_ = false;
+    wait([] { return false; }, rte_rdtsc() + seconds(number(a, "drain", 0.5)));
+    uint64_t live = 0;
+    for (const Session& s : sessions_)
+      live += s.state == State::established;
+    const PhaseStats& st = stats_;
+    return fmt::format(
+        "{{\"sessions\": {}, \"generations\": {}, \"fill_established\": {}, "
+        "\"fill_seconds\": {:.3f}, \"seconds\": {:.3f}, \"established_at_end\": {}, "
+        "\"opened\": {}, \"established\": {}, \"close_started\": {}, \"closed\": {}, "
+        "\"stuck_opening\": {}, \"stuck_closing\": {}, \"old_gen\": {}, "
+        "\"data_skipped\": {}, \"inside_tx_refused\": {}, \"outside_tx_refused\": {}, {}}}",
+        set_.size(), set_.generations, fill_established, fill_seconds, run_seconds, live, st.opened,
+        st.established, st.close_started, st.closed, st.stuck_opening, st.stuck_closing, st.old_gen,
+        st.data_skipped, in_.tx.refused - refused_in, out_.tx.refused - refused_out, phase_json());
+  }
+
   // After `drain` seconds of polling, so frames still in flight (the last
   // ACKs of a close) are counted where they arrive.
   std::string counters(const Args& a) {
@@ -256,6 +369,38 @@ class Generator {
   double elapsed(uint64_t from, uint64_t to) const {
     return static_cast<double>(to - from) / static_cast<double>(hz_);
   }
+  uint8_t proto_of(uint32_t id) const {
+    return udp_every_ != 0 && id % udp_every_ == 0 ? IPPROTO_UDP : set_.proto;
+  }
+
+  // A new session in slot id, from the client's next port: a new 5-tuple to
+  // the device.
+  void reopen(uint32_t id, uint64_t now) {
+    Session& s = sessions_[id];
+    const auto gen = static_cast<uint8_t>((s.gen + 1u) % set_.generations);
+    s = Session{};
+    s.gen = gen;
+    s.state = State::opening;
+    stats_.opened++;
+    if (rte_mbuf* m = handshake(id, RTE_TCP_SYN_FLAG, now)) in_.tx.push(m);
+  }
+
+  // The soak's churn on one slot: an established TCP session is closed (and
+  // reopened once closed, in to_client); a UDP one is left to the device's
+  // timeout and replaced at once; a slot still unanswered is counted.
+  void churn_slot(uint32_t id, uint64_t now) {
+    Session& s = sessions_[id];
+    if (s.state == State::opening) stats_.stuck_opening++;
+    if (s.state == State::closing) stats_.stuck_closing++;
+    if (proto_of(id) == IPPROTO_TCP && s.state == State::established) {
+      s.state = State::closing;
+      stats_.close_started++;
+      if (rte_mbuf* m = handshake(id, RTE_TCP_FIN_FLAG | RTE_TCP_ACK_FLAG, now)) in_.tx.push(m);
+      return;
+    }
+    reopen(id, now);
+  }
+
   static bool link_up(uint16_t port) {
     rte_eth_link l{};
     return rte_eth_link_get_nowait(port, &l) == 0 && l.link_status == RTE_ETH_LINK_UP;
@@ -310,8 +455,8 @@ class Generator {
     rte_mbuf* m = alloc();
     if (m == nullptr) return nullptr;
     Session& s = sessions_[id];
-    if (set_.proto == IPPROTO_UDP) {
-      build(m, in_.addr, IPPROTO_UDP, set_.client_ip(id), set_.client_port(id),
+    if (proto_of(id) == IPPROTO_UDP) {
+      build(m, in_.addr, IPPROTO_UDP, set_.client_ip(id), set_.client_port(id, s.gen),
             SessionSet::server_ip(id), SessionSet::server_port(id), 64, 0, 0, 0);
       Headers h;
       parse(m, &h);
@@ -319,7 +464,7 @@ class Generator {
       stats_.tx_up++;
       return m;
     }
-    build(m, in_.addr, IPPROTO_TCP, set_.client_ip(id), set_.client_port(id),
+    build(m, in_.addr, IPPROTO_TCP, set_.client_ip(id), set_.client_port(id, s.gen),
           SessionSet::server_ip(id), SessionSet::server_port(id), 64, flags, s.up_sent, 0);
     Headers h;
     parse(m, &h);
@@ -330,7 +475,7 @@ class Generator {
   rte_mbuf* data(uint32_t id, uint16_t wire, uint64_t now) {
     rte_mbuf* m = alloc();
     if (m == nullptr) return nullptr;
-    build(m, in_.addr, set_.proto, set_.client_ip(id), set_.client_port(id),
+    build(m, in_.addr, proto_of(id), set_.client_ip(id), set_.client_port(id, sessions_[id].gen),
           SessionSet::server_ip(id), SessionSet::server_port(id), wire,
           RTE_TCP_ACK_FLAG | RTE_TCP_PSH_FLAG, 0, 0);
     Headers h;
@@ -428,14 +573,21 @@ class Generator {
   // The campus side: a frame to a client.
   void to_client(rte_mbuf* m, uint64_t now) {
     Headers h;
-    uint32_t id = 0;
+    uint32_t id = 0, gen = 0;
     if (!parse(m, &h) ||
-        !set_.from_client_side(rte_be_to_cpu_32(h.ip->dst_addr), dport_of(h), &id)) {
+        !set_.from_client_side(rte_be_to_cpu_32(h.ip->dst_addr), dport_of(h), &id, &gen)) {
       stats_.foreign++;
       rte_pktmbuf_free(m);
       return;
     }
     Session& s = sessions_[id];
+    if (gen != s.gen) {  // the slot's previous session (soak): data arrived, nothing else
+      const bool data = h.ip->next_proto_id == IPPROTO_UDP || h.payload_len > 0;
+      (data ? stats_.old_gen : stats_.ignored)++;
+      if (data) stats_.rx_down++;
+      rte_pktmbuf_free(m);
+      return;
+    }
     if (h.ip->next_proto_id == IPPROTO_TCP && h.payload_len == 0) {
       auto* tcp = reinterpret_cast<rte_tcp_hdr*>(h.l4);
       const uint8_t flags = tcp->tcp_flags;
@@ -456,6 +608,7 @@ class Generator {
       tcp->recv_ack = rte_cpu_to_be_32(their + 1);
       stamp(h, s.up_sent + 1, now, phase_);
       in_.tx.push(m);
+      if (fin_ack && soaking_) reopen(id, now);
       return;
     }
     if (s.state == State::opening) {  // a UDP session's first answer
@@ -497,7 +650,9 @@ class Generator {
   std::vector<Session> sessions_;
   PhaseStats stats_;
   uint64_t wire_bytes_ = 0;
-  uint8_t phase_ = 0;  // stamped in data frames: late frames of earlier phases are told apart
+  uint8_t phase_ = 0;       // stamped in data frames: late frames of earlier phases are told apart
+  uint32_t udp_every_ = 0;  // every udp_every_-th session UDP, the rest set_.proto (0: none)
+  bool soaking_ = false;    // a closed TCP session's slot opens a new one at once
 };
 
 bool start_port(const std::string& name, const std::string& dut_mac, uint16_t rx_queues,
@@ -559,6 +714,8 @@ int serve(Generator& g) {
         reply = g.close(a);
       else if (cmd == "counters")
         reply = g.counters(a);
+      else if (cmd == "soak")
+        reply = g.soak(a);
       else
         reply = fmt::format("{{\"error\": \"unknown command '{}'\"}}", cmd);
     } catch (const std::exception& e) {  // a missing or malformed argument

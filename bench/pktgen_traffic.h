@@ -12,6 +12,11 @@
 // NAT: the inside by destination address and port (the client), the outside
 // by destination address and port (the server). No table, no hash.
 //
+// A soak reuses a session's slot for a new connection once the old one is
+// closed: slot id's generation g (0 <= g < generations) moves its client port
+// to 1024 + g * per_client + j, so the new connection is a new 5-tuple to the
+// device while the server side stays the slot's.
+//
 // Stamp: every data frame carries a per-session sequence number (UDP: the
 // first 4 payload bytes; TCP: the header's sequence number), the low 40 bits
 // of the TSC when it was sent and the number of the phase (trial) that sent
@@ -50,24 +55,27 @@ struct SessionSet {
   uint32_t first = 0;  // client index of the first client
   uint32_t clients = 0;
   uint32_t per_client = 0;
+  uint32_t generations = 1;  // client ports per slot (soak: reused slots)
   uint8_t proto = IPPROTO_UDP;
 
   uint32_t size() const noexcept { return clients * per_client; }
   uint32_t client_ip(uint32_t id) const noexcept { return kClientBase + first + id / per_client; }
-  uint16_t client_port(uint32_t id) const noexcept {
-    return static_cast<uint16_t>(kClientPortBase + id % per_client);
+  uint16_t client_port(uint32_t id, uint32_t gen = 0) const noexcept {
+    return static_cast<uint16_t>(kClientPortBase + gen * per_client + id % per_client);
   }
   static uint32_t server_ip(uint32_t id) noexcept { return kServerBase + id / kServersPerAddress; }
   static uint16_t server_port(uint32_t id) noexcept {
     return static_cast<uint16_t>(kServerPortBase + id % kServersPerAddress);
   }
   // The session of a frame to a client (inside) or to a server (outside);
-  // false when it is none of this set's. Addresses and ports host order.
-  bool from_client_side(uint32_t dst, uint16_t dport, uint32_t* id) const noexcept {
+  // false when it is none of this set's. Addresses and ports host order; the
+  // client side also gives the generation the port names.
+  bool from_client_side(uint32_t dst, uint16_t dport, uint32_t* id, uint32_t* gen) const noexcept {
     const uint32_t c = dst - kClientBase - first;
     const uint32_t j = static_cast<uint16_t>(dport - kClientPortBase);
-    if (c >= clients || j >= per_client) return false;
-    *id = c * per_client + j;
+    if (c >= clients || j >= per_client * generations) return false;
+    *id = c * per_client + j % per_client;
+    *gen = j / per_client;
     return true;
   }
   bool from_server_side(uint32_t dst, uint16_t dport, uint32_t* id) const noexcept {

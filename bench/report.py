@@ -254,6 +254,10 @@ def write(result, out):
     lines += [f"| {what} | {got} | {'yes' if ok else 'no'} |" for what, got, ok in targets(result)]
     lines += [""]
 
+    if result.get("generator") == "pktgen":
+        lines += ["Generator: **Pktgen-DPDK** (bench/pktgen_dpdk.py): stateless, one direction "
+                  "(inside to outside), UDP only; throughput only (no latency, connection "
+                  "rates or table capacity). Its load is frames per second up.", ""]
     lines += ["## Throughput", "",
               f"Bidirectional, {s['trial_seconds']:g}-s trials; Mpps in both directions, median "
               f"(min-max) of {s.get('repeats', 1)} searches; Gbit/s on the wire (with preamble "
@@ -302,21 +306,50 @@ def write(result, out):
                   "| transport | DUT | frame | load | p50 | p90 | p99 | p99.9 | max |",
                   "|---|---|---|---|---|---|---|---|---|"] + lat_rows + [""]
 
+    closing = s.get("closing_timeout", 2)
     lines += ["## Stateful metrics (RFC 9693)", "",
               "Connection establishment rate: the highest offered rate of new TCP connections "
               "(SYN, SYN-ACK, ACK through the DUT) at which every connection of a trial "
-              f"({s['cps_clients']} clients x {s['per_client']}) was established; tear-down "
-              "rate: the same for their closes (FIN, FIN-ACK, ACK). Table capacity: UDP "
-              "sessions opened until the DUT refused some.", "",
+              f"({s['cps_clients']} clients x {s['per_client']}) was established. Tear-down "
+              "rate: its own search on the close rate; each trial opens a fresh set (at half "
+              "the establishment rate, with retries) and closes it (FIN, FIN-ACK, ACK) at the "
+              "trial's rate; it passes when every close completed and the DUT's TCP table was "
+              f"back to its size before the set within {closing + 3} s (both DUTs keep a "
+              f"closed connection {closing} s here: sluice's tcp-transitory-timeout, the "
+              "kernel's TIME_WAIT and other closing timeouts; testpmd has no table). Table "
+              "capacity: UDP sessions opened set after set until the DUT refused some; the "
+              "kernel's at the same nf_conntrack_max, set for the run.", "",
               "| transport | DUT | establishment conn/s | vs testpmd | tear-down conn/s | "
-              "vs testpmd | table capacity |", "|---|---|---|---|---|---|---|"]
+              "vs testpmd | tear-down trials | table capacity |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
         c = r.get("connections")
         if not c:
             continue
         base = find(result, r["transport"], "testpmd")
         bc = base.get("connections") if base else None
-        if r.get("table"):
+        td = r.get("teardown") or {}
+        btd = (base.get("teardown") or {}) if base else {}
+        td_rate = td.get("teardown_rate")
+        td_trials = td.get("trials", [])
+        td_cell = (f"{sum(t['passed'] for t in td_trials)} of {len(td_trials)} passed"
+                   if td_trials else "-")
+        failed = [t for t in td_trials if not t["passed"]]
+        if td_trials and not failed:
+            td_cell += " (no failure: at least this; the generator's rate)"
+        if failed:
+            f = min(failed, key=lambda t: t["close_rate"])
+            td_cell += (f"; lowest fail {f['close_rate']:,.0f}/s: {f['close_failed']} unclosed"
+                        + (f", {f['table_left']} left in the table"
+                           if f["table_left"] else ""))
+        if r.get("table") and r["dut"] == "kernel":
+            t = r["table"]
+            ct = t.get("conntrack", {})
+            cap = (f"{t['held_max']:,} entries held at most (nf_conntrack_max "
+                   f"{t['dut_capacity']:,}) after {t['sessions']:,} sessions opened; "
+                   f"{ct.get('early_drop', 0):,} evicted early, {ct.get('drop', 0):,} dropped, "
+                   f"{t['refused']:,} unanswered in the last set")
+        elif r.get("table"):
             t = r["table"]
             if t["reached"] and t["nat_table_full"]:
                 cap = (f"{t['dut_sessions']:,} sessions held when refused (configured "
@@ -330,10 +363,11 @@ def write(result, out):
             cap = f"not measured (nf_conntrack_max {r.get('capacity_configured', 0):,}, host-wide)"
         else:
             cap = "-"
+        td_text = f"{td_rate:,.0f}" if td_rate is not None else "-"
         lines.append(f"| {r['transport']} | {r['dut']} | {c['establishment_rate']:,.0f} | "
                      f"{ratio(c['establishment_rate'], bc and bc['establishment_rate'])} | "
-                     f"{c['teardown_rate']:,.0f} | "
-                     f"{ratio(c['teardown_rate'], bc and bc['teardown_rate'])} | {cap} |")
+                     f"{td_text} | {ratio(td_rate, btd.get('teardown_rate'))} | {td_cell} | "
+                     f"{cap} |")
     lines += [""]
 
     m = micro_figures(result.get("micro"))

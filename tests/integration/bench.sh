@@ -6,7 +6,12 @@
 # harness finishes and writes its report, and that the generator's counts
 # and sluice's agree: frames into and out of each of sluice's ports, the
 # sessions sluice created and those the generator established, connections
-# opened and closed. Speed is not checked.
+# opened and closed, and that the tear-down trial saw every close and sluice's
+# TCP table empty again. Speed is not checked. Then two cheap checks of the
+# Pktgen-DPDK driving (pktgen is not installed here): the Lua it writes for
+# the scenarios passes luac5.4 -p and sets their ranges, sizes and rates
+# (run against a stand-in pktgen library), and a missing binary is a clear
+# error naming what to install.
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
 sl_init
@@ -42,7 +47,19 @@ t = run["steps"][0]["sizes"][0]["fixed"]
 assert t["tx_up"] + t["tx_down"] - t["rx_up"] - t["rx_down"] <= d["stats"]["dropped"], (t, d["stats"])
 c = run["connections"]["trials"][0]
 assert c["opened"] > 0 and c["closed"] == c["opened"], c
+td = run["teardown"]["trials"][0]
+assert td["passed"] and td["closed"] == td["opened"] > 0 and td["table_left"] <= 0, td
 print(pairs)
 PY
 sl_check "the report has the counts table" grep -q "| frames into sluice's inside port |" "$out/report.md"
+sl_check "the report has the tear-down search" grep -q "1 of 1 passed" "$out/report.md"
+
+sl_check "the Pktgen-DPDK Lua is valid and carries the scenarios' parameters" \
+  "$SL_PY" "$SL_ROOT/bench/pktgen_dpdk.py" check
+PKTGEN=/nonexistent "$SL_PY" "$SL_ROOT/bench/harness.py" smoke --generator pktgen \
+  --out "$SL_TMP/no-pktgen" >"$SL_TMP/no-pktgen.out" 2>&1
+rc=$?
+sl_expect "--generator pktgen without pktgen exits 2" "$rc" -eq 2
+sl_check "... saying what to install" grep -q "Pktgen-DPDK is not a Debian package" \
+  "$SL_TMP/no-pktgen.out"
 sl_finish
