@@ -370,7 +370,7 @@ class Generator {
     return static_cast<double>(to - from) / static_cast<double>(hz_);
   }
   uint8_t proto_of(uint32_t id) const {
-    return udp_every_ != 0 && id % udp_every_ == 0 ? IPPROTO_UDP : set_.proto;
+    return udp_every_ != 0 && id % udp_every_ == 0 ? uint8_t{IPPROTO_UDP} : set_.proto;
   }
 
   // A new session in slot id, from the client's next port: a new 5-tuple to
