@@ -1,8 +1,6 @@
 #include "nat_table.h"
 
-#include <rte_errno.h>
 #include <rte_hash_crc.h>
-#include <rte_lcore.h>
 
 #include <netinet/in.h>
 
@@ -12,37 +10,6 @@
 namespace sluice {
 
 namespace {
-
-struct FilterKey {
-  uint32_t mapping;
-  uint32_t remote_ip;
-};
-static_assert(sizeof(FilterKey) == 8);
-
-// Every table a worker makes needs a name unique in the process.
-std::string unique_name(const char* what) {
-  static std::atomic<unsigned> serial{0};
-  return std::string(what) + std::to_string(serial.fetch_add(1, std::memory_order_relaxed));
-}
-
-rte_hash* make_hash(const char* what, uint32_t entries, uint32_t key_len, std::string* error) {
-  const std::string name = unique_name(what);
-  rte_hash_parameters p{};
-  p.name = name.c_str();
-  p.entries = std::max<uint32_t>(entries, 8);
-  p.key_len = key_len;
-  p.hash_func = rte_hash_crc;
-  p.socket_id = static_cast<int>(rte_socket_id());
-  // Extendable buckets: an insert below capacity never fails on a full bucket.
-  p.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-  rte_hash* h = rte_hash_create(&p);
-  if (h == nullptr && error->empty()) {
-    *error = "cannot create the NAT " + std::string(what) + " table of " + std::to_string(entries) +
-             " entries: " + rte_strerror(rte_errno) +
-             " (raise eal.memory-mb or lower nat.sessions)";
-  }
-  return h;
-}
 
 L4Proto l4(uint8_t proto) noexcept {
   return proto == IPPROTO_TCP ? L4Proto::tcp : proto == IPPROTO_UDP ? L4Proto::udp : L4Proto::icmp;
@@ -95,29 +62,27 @@ NatTable::NatTable(const NatParams& params, unsigned worker, unsigned workers, u
       clients_(params.clients),
       client_index_(params.clients, index_seed(params.seed, 3)),
       meters_(params.clients),
+      filters_(params.endpoint_independent_filtering ? 0 : params.sessions),
+      filter_index_(static_cast<uint32_t>(filters_.size()), index_seed(params.seed, 4)),
       free_sessions_(all_indexes(params.sessions)),
       free_mappings_(all_indexes(params.sessions)),
       free_clients_(all_indexes(params.clients)),
+      free_filters_(all_indexes(static_cast<uint32_t>(filters_.size()))),
       random_(params.seed | 1) {
   if (!check_pool(params.pool, workers, &error_)) return;
   if (params.max_blocks == 0 || params.max_blocks > kMaxBlocksPerClient) {
     error_ = "max_blocks must be 1 to " + std::to_string(kMaxBlocksPerClient);
     return;
   }
-  if (!session_index_.ok() || !mapping_index_.ok() || !client_index_.ok()) {
+  if (!session_index_.ok() || !mapping_index_.ok() || !client_index_.ok() || !filter_index_.ok()) {
     error_ = "cannot make the NAT indexes for " + std::to_string(params.sessions) +
              " sessions and " + std::to_string(params.clients) +
              " clients: out of DPDK memory (raise eal.memory-mb or lower nat.sessions)";
     return;
   }
-  if (!params.endpoint_independent_filtering) {
-    filter_keys_ = make_hash("nat_filt", params.sessions, sizeof(FilterKey), &error_);
-  }
 }
 
-NatTable::~NatTable() {
-  rte_hash_free(filter_keys_);
-}
+NatTable::~NatTable() = default;
 
 uint32_t NatTable::next_random() noexcept {
   // xorshift64*: unpredictable enough to pick a port within a block.
@@ -284,7 +249,7 @@ uint32_t NatTable::add_session(uint32_t mapping, uint32_t remote_ip, uint16_t re
                          .profile = clients_[mp.client].profile};
   mp.sessions++;
   clients_[mp.client].sessions++;
-  if (filter_keys_ != nullptr) filter_add(mapping, remote_ip, 1);
+  if (!filters_.empty()) filter_add(mapping, remote_ip, 1);
   timers_.schedule(s, now_ms + timeout_ms(sessions_[s]));
   gauges_.added(mp.proto, TcpState::closed);
   counters_.sessions_created.add();
@@ -367,21 +332,25 @@ uint32_t NatTable::create_inbound(uint8_t proto, uint32_t public_ip, uint16_t pu
 }
 
 bool NatTable::filter_allows(uint32_t mapping, uint32_t remote_ip) noexcept {
-  const FilterKey k{mapping, remote_ip};
-  return rte_hash_lookup(filter_keys_, &k) >= 0;
+  return filter_index_.lookup(FilterKey{mapping, remote_ip}, filters_.data()) != kNoIndex;
 }
 
 void NatTable::filter_add(uint32_t mapping, uint32_t remote_ip, int delta) noexcept {
   const FilterKey k{mapping, remote_ip};
-  void* data = nullptr;
-  uintptr_t count =
-      rte_hash_lookup_data(filter_keys_, &k, &data) >= 0 ? reinterpret_cast<uintptr_t>(data) : 0;
-  count += delta;
-  if (count == 0) {
-    rte_hash_del_key(filter_keys_, &k);
-  } else {
-    // Below capacity: one filter key per session at most, never refused.
-    rte_hash_add_key_data(filter_keys_, &k, reinterpret_cast<void*>(count));
+  uint32_t f = filter_index_.lookup(k, filters_.data());
+  if (f == kNoIndex) {
+    // At most one filter per session, so there is always one free; and the
+    // index has room for all of them.
+    if (delta < 0 || free_filters_.empty()) return;
+    f = free_filters_.back();
+    if (!filter_index_.add(k, f)) return;
+    free_filters_.pop_back();
+    filters_[f] = Filter{mapping, remote_ip, 0};
+  }
+  filters_[f].sessions += delta;
+  if (filters_[f].sessions == 0) {
+    filter_index_.remove(k, f);
+    free_filters_.push_back(f);
   }
 }
 
@@ -397,7 +366,7 @@ void NatTable::delete_session(uint32_t index, uint64_t now_ms) noexcept {
   const SessionKey out{s.public_ip, s.remote_ip, s.public_port, s.remote_port, s.proto, 1, 0};
   session_index_.remove(in, index);
   session_index_.remove(out, index);
-  if (filter_keys_ != nullptr) filter_add(s.mapping, s.remote_ip, -1);
+  if (!filters_.empty()) filter_add(s.mapping, s.remote_ip, -1);
   Mapping& mp = mappings_[s.mapping];
   clients_[s.client].sessions--;
   if (--mp.sessions == 0) delete_mapping(s.mapping, now_ms);

@@ -13,16 +13,17 @@
 //            filtering, TCP state, timeouts and (later) flow accounting
 //
 // Lookups go through our own bucketized indexes (record_index.h), each
-// key confirmed against the record it names:
+// key confirmed against the record it names (DPDK's rte_hash did this
+// before: it keeps a copy of every key, a third cache line per lookup):
 //   sessions: two keys per session, inside view (inside ip:port, remote) and
 //             outside view (public ip:port, remote), so each direction's
 //             established path is one bulk lookup per burst and two cache
 //             lines per packet;
 //   mappings: two keys per mapping, inside and public endpoint;
 //   clients:  inside address -> client;
-// and DPDK's rte_hash for the filter, whose key names no record:
-//   filter:   (mapping, remote address) -> sessions, for address-dependent
-//             filtering (RFC 4787 REQ-8), only when that mode is on.
+//   filters:  (mapping, remote address) -> its sessions with that address,
+//             for address-dependent filtering (RFC 4787 REQ-8), only when
+//             that mode is on.
 // Records live in flat arrays with free lists, allocated at construction.
 //
 // Expiry: every session sits on a timer wheel at its due time; touching a
@@ -36,12 +37,11 @@
 // release and refused sessions go to the worker's event ring
 // (nat_events.h); a session's create event is queued when it is created.
 //
-// Memory per session is about 210 bytes at full capacity (bench/run
+// Memory per session is about 200 bytes at full capacity (bench/run
 // nat-micro measures it): the 64-byte record, its two index slots, a mapping
-// and its two keys, the filter key and the timer links.
+// and its two, a filter and its one, and the timer links.
 #pragma once
 
-#include <rte_hash.h>
 #include <rte_prefetch.h>
 
 #include <cstdint>
@@ -112,6 +112,23 @@ struct Client {
   uint32_t block[kMaxBlocksPerClient];
 };
 
+// Address-dependent filtering (RFC 4787 REQ-8): a mapping may hear from a
+// remote address while it has sessions with it.
+struct Filter {
+  uint32_t mapping;
+  uint32_t remote_ip;
+  uint32_t sessions;
+};
+
+struct FilterKey {
+  uint32_t mapping;
+  uint32_t remote_ip;
+};
+
+inline bool has_key(const Filter& f, const FilterKey& k) noexcept {
+  return f.mapping == k.mapping && f.remote_ip == k.remote_ip;
+}
+
 struct ClientKey {
   uint32_t ip;
 };
@@ -123,6 +140,7 @@ inline bool has_key(const Client& c, const ClientKey& k) noexcept {
 using SessionIndex = RecordIndex<SessionKey, Session>;
 using MappingIndex = RecordIndex<MappingKey, Mapping>;
 using ClientIndex = RecordIndex<ClientKey, Client>;
+using FilterIndex = RecordIndex<FilterKey, Filter>;
 
 // Single writer (the worker); read by telemetry.
 struct alignas(64) NatCounters {
@@ -270,7 +288,6 @@ class NatTable {
   std::string error_;
   PortBlocks blocks_;
   TimerWheel timers_;
-  rte_hash* filter_keys_ = nullptr;
   std::vector<Session> sessions_;
   SessionIndex session_index_;
   std::vector<Mapping> mappings_;
@@ -278,9 +295,12 @@ class NatTable {
   std::vector<Client> clients_;
   ClientIndex client_index_;
   std::vector<ClientMeters> meters_;
+  std::vector<Filter> filters_;  // empty: endpoint-independent filtering
+  FilterIndex filter_index_;
   std::vector<uint32_t> free_sessions_;
   std::vector<uint32_t> free_mappings_;
   std::vector<uint32_t> free_clients_;
+  std::vector<uint32_t> free_filters_;
   uint32_t sessions_used_ = 0;
   uint32_t mappings_used_ = 0;
   uint32_t clients_used_ = 0;
