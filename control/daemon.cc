@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -199,6 +200,7 @@ void Daemon::setup_tables() {
   timers.retry_ms = config_.arp_retry_ms;
   timers.retries = config_.arp_retries;
   timers.queue = config_.arp_queue;
+  timers.held = config_.arp_held != 0 ? config_.arp_held : std::max(1u, pool_->size / 8);
   arp_ = std::make_unique<Arp>(
       tables_.ifaces, timers, *this, counters_,
       TokenBucket(config_.arp_reply_rate, config_.arp_reply_rate / 10 + 1, rte_get_tsc_hz()));
