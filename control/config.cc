@@ -683,7 +683,7 @@ ExportConfig read_export(const Reader& r, const Config& c, std::vector<std::stri
   e.flows = r.choice("export.flows", {"yes", "no"}) == "yes";
   e.destinations = r.choice("export.destinations", {"yes", "no"}) == "yes";
   e.accountability = r.choice("export.accountability", {"yes", "no"}) == "yes";
-  e.ring = power_of_2(r, "export.ring", 1024, 1 << 24);
+  e.ring = power_of_2(r, "export.ring", 64, 1 << 24);
   e.refusal_rate = r.number("export.refusal-rate", 0, 1'000'000);
   e.log = r.str("export.log");
   const std::string events = r.choice("export.log-events", {"all", "sessions", "blocks"});
