@@ -140,6 +140,7 @@ void Arp::flush_held(uint8_t iface, Entry& e) noexcept {
   while (!e.held.empty()) {
     rte_mbuf* m = e.held.front();
     e.held.pop_front();
+    held_--;
     if (!push_l2(m, ifc, e.mac, RTE_ETHER_TYPE_IPV4)) {
       c_.resolve_dropped.add();
       rte_pktmbuf_free(m);
@@ -152,6 +153,7 @@ void Arp::flush_held(uint8_t iface, Entry& e) noexcept {
 
 void Arp::drop_held(Entry& e) noexcept {
   c_.resolve_dropped.add(e.held.size());
+  held_ -= e.held.size();
   for (rte_mbuf* m : e.held)
     rte_pktmbuf_free(m);
   e.held.clear();
@@ -172,6 +174,7 @@ void Arp::on_unresolved(rte_mbuf* m, uint64_t now_ms) {
     case State::probe:
     case State::permanent:
       e.held.push_back(m);
+      held_++;
       flush_held(iface, e);
       return;
     case State::failed:
@@ -179,7 +182,9 @@ void Arp::on_unresolved(rte_mbuf* m, uint64_t now_ms) {
       rte_pktmbuf_free(m);
       return;
     case State::incomplete:
-      if (e.held.size() >= timers_.queue) {
+      // Full (this address's queue, or all of them): the newest stays
+      // when this address holds any, the way one queue does.
+      if (e.held.size() >= timers_.queue || held_ >= timers_.held) {
         c_.resolve_dropped.add();
         if (e.held.empty()) {
           rte_pktmbuf_free(m);
@@ -187,8 +192,10 @@ void Arp::on_unresolved(rte_mbuf* m, uint64_t now_ms) {
         }
         rte_pktmbuf_free(e.held.front());
         e.held.pop_front();
+        held_--;
       }
       e.held.push_back(m);
+      held_++;
       return;
   }
 }

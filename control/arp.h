@@ -14,7 +14,11 @@
 // made on demand is forgotten (the next packet starts it again). Gateways of
 // static routes are resolved from start-up and kept resolved; static entries
 // never change. While an entry is incomplete, up to arp.queue packets wait
-// for it and are sent when it resolves (counted resolve-sent or -dropped).
+// for it and are sent when it resolves (counted resolve-sent or -dropped),
+// and no more than arp.held wait in all: held packets are packet buffers,
+// and a flood to many unanswered addresses must not empty the pool the
+// workers receive into (then the ports stop receiving for everyone, and
+// control cannot send its own LACPDUs and ARP requests).
 //
 // Requests for our addresses are answered (rate-limited) on the port they
 // came in on; a request or reply from a host of the subnet refreshes its
@@ -49,6 +53,7 @@ struct ArpTimers {
   uint64_t retry_ms = 1000;
   unsigned retries = 3;
   unsigned queue = 3;
+  unsigned held = 1024;  // packets held in all, over every address
 };
 
 class Arp {
@@ -75,6 +80,7 @@ class Arp {
   // For tests and the CLI.
   bool state(uint8_t iface, uint32_t ip, State* out) const;
   size_t entries() const noexcept { return table_.size(); }
+  size_t held() const noexcept { return held_; }
 
  private:
   struct Entry {
@@ -103,6 +109,7 @@ class Arp {
   ControlCounters& c_;
   TokenBucket reply_limit_;
   std::unordered_map<uint32_t, Entry> table_;
+  size_t held_ = 0;  // packets in every entry's queue
 };
 
 }  // namespace sluice

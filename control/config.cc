@@ -196,6 +196,8 @@ const Option kOptions[] = {
   {"arp.retry-ms", "1000", "interval between ARP requests for one address"},
   {"arp.retries", "3", "requests before an address is declared unreachable"},
   {"arp.queue", "3", "packets held per address while it is being resolved"},
+  {"arp.held", "0", "packets held in all while addresses are resolved; 0: an eighth of the packet "
+                    "buffers"},
 
   {"control.echo-rate", "100", "ICMP echo replies per second to our own addresses"},
   {"control.arp-reply-rate", "1000", "ARP replies per second"},
@@ -681,7 +683,7 @@ ExportConfig read_export(const Reader& r, const Config& c, std::vector<std::stri
   e.flows = r.choice("export.flows", {"yes", "no"}) == "yes";
   e.destinations = r.choice("export.destinations", {"yes", "no"}) == "yes";
   e.accountability = r.choice("export.accountability", {"yes", "no"}) == "yes";
-  e.ring = power_of_2(r, "export.ring", 1024, 1 << 24);
+  e.ring = power_of_2(r, "export.ring", 64, 1 << 24);
   e.refusal_rate = r.number("export.refusal-rate", 0, 1'000'000);
   e.log = r.str("export.log");
   const std::string events = r.choice("export.log-events", {"all", "sessions", "blocks"});
@@ -795,6 +797,7 @@ Config read_config(const Reader& r, std::vector<std::string>* warnings) {
   c.arp_retry_ms = r.number("arp.retry-ms", 10, 60000);
   c.arp_retries = r.number("arp.retries", 1, 100);
   c.arp_queue = r.number("arp.queue", 0, 256);
+  c.arp_held = r.number("arp.held", 0, 1u << 26);
   c.echo_rate = r.number("control.echo-rate", 0, 1000000);
   c.arp_reply_rate = r.number("control.arp-reply-rate", 0, 1000000);
   return c;

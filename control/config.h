@@ -148,6 +148,7 @@ struct Config {
   unsigned arp_retry_ms = 1000;
   unsigned arp_retries = 3;
   unsigned arp_queue = 3;
+  unsigned arp_held = 0;  // 0: an eighth of the mbuf pool
   // [control]
   unsigned echo_rate = 100;
   unsigned arp_reply_rate = 1000;

@@ -22,7 +22,12 @@ struct alignas(64) ControlCounters {
   Counter echo_rate_limited;
   Counter tx_failed;     // control TX queue did not take a frame
   Counter alloc_failed;  // no mbuf for a control frame
-  Counter no_member;     // not sent: no member of the aggregate carries traffic
+  // Milliseconds in which the packet buffer pool had less than a burst
+  // left besides what sits in the lcores' caches, as the control loop saw
+  // it (about once a millisecond): a worker with an empty cache cannot
+  // receive then, and not every driver counts what it missed (af_packet).
+  Counter mbufs_exhausted_ms;
+  Counter no_member;  // not sent: no member of the aggregate carries traffic
 };
 
 }  // namespace sluice

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -51,6 +52,19 @@ uint64_t tsc_to_ms(uint64_t tsc) {
 bool link_up(uint16_t port) {
   rte_eth_link link{};
   return rte_eth_link_get_nowait(port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
+}
+
+// What is left in the pool's shared store, besides the lcores' caches (as
+// rte_mempool_avail_count counts them; DPDK exports no reader of the store
+// alone).
+unsigned shared_free(const rte_mempool* mp) noexcept {
+  unsigned cached = 0;
+  if (mp->cache_size != 0) {
+    for (unsigned i = 0; i < RTE_MAX_LCORE; i++)
+      cached += mp->local_cache[i].len;
+  }
+  const unsigned avail = rte_mempool_avail_count(mp);
+  return avail > cached ? avail - cached : 0;
 }
 
 }  // namespace
@@ -219,6 +233,7 @@ void Daemon::setup_tables() {
   timers.retry_ms = config_.arp_retry_ms;
   timers.retries = config_.arp_retries;
   timers.queue = config_.arp_queue;
+  timers.held = config_.arp_held != 0 ? config_.arp_held : std::max(1u, pool_->size / 8);
   arp_ = std::make_unique<Arp>(
       tables_.ifaces, timers, *this, counters_,
       TokenBucket(config_.arp_reply_rate, config_.arp_reply_rate / 10 + 1, rte_get_tsc_hz()));
@@ -444,9 +459,16 @@ void Daemon::run(std::atomic<bool>& running) {
   arp_->announce();
   rte_mbuf* burst[kBurst];
   uint64_t next_sample = 0;
+  uint64_t dry_ms = UINT64_MAX;
   while (running.load(std::memory_order_relaxed)) {
     const uint64_t now_tsc = rte_rdtsc();
     const uint64_t now_ms = tsc_to_ms(now_tsc);
+    // The shared pool, not the lcores' caches: a worker whose cache is empty
+    // gets nothing from another lcore's.
+    if (now_ms != dry_ms && shared_free(pool_) < kBurst) {
+      counters_.mbufs_exhausted_ms.add();
+      dry_ms = now_ms;
+    }
     unsigned handled = 0;
     for (rte_ring* r : punt_rings_) {
       const unsigned n =

@@ -70,6 +70,11 @@ class Daemon : public ControlTx {
   // Null without [export] (or without the cgnat pipeline).
   const Exporter* exporter() const noexcept { return exporter_.get(); }
   const Aggregator& aggregator(Side side) const { return *aggregators_[static_cast<size_t>(side)]; }
+  // The packet buffer pool: its size, and how many are out of it now (held
+  // by a worker, a ring, a driver or the control thread; lcore caches are
+  // not counted as in use).
+  unsigned mbufs() const noexcept { return pool_->size; }
+  unsigned mbufs_in_use() const noexcept { return rte_mempool_in_use_count(pool_); }
 
  private:
   void setup_interface(Side side, const InterfaceConfig& ic);

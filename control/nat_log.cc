@@ -164,6 +164,11 @@ void NatLog::add(const NatEvent& e, int64_t wall_offset_ms) {
 }
 
 void NatLog::flush() {
+  // Nothing to write: nothing to learn about the file either. (The offset
+  // of a descriptor that has not written yet is 0, not the end of the file:
+  // after a reopen it read as a file truncated under us, and the index of
+  // the lines before it was dropped.)
+  if (used_ == 0) return;
   size_t done = 0;
   while (done < used_) {
     const ssize_t n = write(fd_, &buffer_[done], used_ - done);
@@ -206,13 +211,38 @@ void NatLog::flush() {
 
 bool NatLog::reopen() {
   flush();
-  end_segment();
+  // open_file() starts the new file's segment; the old one's is kept to be
+  // ended on the old file.
+  const uint64_t old_begin = segment_begin_;
+  const uint64_t old_end = written_end_;
+  const bool old_regular = regular_;
+  struct stat old_st {};
+  const bool old_known = fstat(fd_, &old_st) == 0;
   const int fd = open_file();
   if (fd < 0) {
     error_ = fmt::format("export.log '{}': cannot reopen: {} (still writing to the old file)",
                          options_.path, std::strerror(errno));
     counters_.write_errors.add();
     return false;
+  }
+  struct stat st {};
+  if (old_known && fstat(fd, &st) == 0 && st.st_dev == old_st.st_dev &&
+      st.st_ino == old_st.st_ino) {
+    // Not rotated (a SIGHUP with no rename before it): the same file and its
+    // segment go on. Ending the segment would append a record with a whole
+    // Bloom filter (32 KiB) to the index per SIGHUP, however few its lines.
+    segment_begin_ = old_begin;
+  } else {
+    const uint64_t new_begin = segment_begin_;
+    const uint64_t new_end = written_end_;
+    const bool new_regular = regular_;
+    segment_begin_ = old_begin;
+    written_end_ = old_end;
+    regular_ = old_regular;
+    end_segment();
+    segment_begin_ = new_begin;
+    written_end_ = new_end;
+    regular_ = new_regular;
   }
   close(fd_);
   fd_ = fd;

@@ -81,6 +81,12 @@ void dataplane_table(const Snapshot& s, bool cleared, std::string& out) {
   const Json& all = s.at("/sluice/stats");
   t.heading(fmt::format("Dataplane ({} workers)", s.workers()));
   t.rows(all, s.at("/sluice/stats", true), kWorkerRows);
+  if (all.contains("mbufs")) {
+    // A level: after a burst it must come back to where it was.
+    out += fmt::format(
+        "  {:<34} {:>16}\n", "packet buffers in use",
+        fmt::format("{} of {}", thousands(num(all, "mbufs_in_use")), thousands(num(all, "mbufs"))));
+  }
   out += fmt::format("\n  {:<7} {:>14} {:>14} {:>12} {:>12} {:>8}\n", "worker", "received",
                      "transmitted", "dropped", "handed off", "busy");
   for (uint64_t k = 0; k < s.workers(); k++) {
@@ -94,6 +100,12 @@ void dataplane_table(const Snapshot& s, bool cleared, std::string& out) {
 }
 
 void dataplane_prometheus(const Snapshot& s, Prometheus& p) {
+  const Json& all = s.at("/sluice/stats");
+  for (const char* k : {"mbufs", "mbufs_in_use"}) {
+    if (all.contains(k))
+      p.add(k, false, std::string("packet buffer pool: ") + k + " (/sluice/stats)", {},
+            num(all, k));
+  }
   for (uint64_t k = 0; k < s.workers(); k++) {
     const std::string worker = std::to_string(k);
     for (const auto& [key, v] : s.at(worker_cmd(k)).items()) {

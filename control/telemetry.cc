@@ -130,6 +130,9 @@ int stats(const char*, const char*, rte_tel_data* d) {
   put(d, "control_tx_failed", c.tx_failed.read());
   put(d, "control_alloc_failed", c.alloc_failed.read());
   put(d, "control_no_member", c.no_member.read());
+  put(d, "mbufs", g_daemon->mbufs());
+  put(d, "mbufs_in_use", g_daemon->mbufs_in_use());
+  put(d, "mbufs_exhausted_ms", c.mbufs_exhausted_ms.read());
   return finish();
 }
 
@@ -348,9 +351,10 @@ uint64_t g_clear_tsc = 0;  // start-up until the first clear
 // Keys that are a level, not a count: never subtracted, typed gauge.
 std::vector<std::string> gauge_keys() {
   std::vector<std::string> g = {
-      "workers",   "ports",   "rx_queues",   "tx_queues",    "sessions",     "session_capacity",
-      "mappings",  "clients", "port_blocks", "sessions_tcp", "sessions_udp", "sessions_icmp",
-      "addresses", "blocks",  "blocks_used", "pool_ports",   "ports_used"};
+      "workers",          "ports",         "rx_queues", "tx_queues",   "sessions",
+      "session_capacity", "mappings",      "clients",   "port_blocks", "sessions_tcp",
+      "sessions_udp",     "sessions_icmp", "addresses", "blocks",      "blocks_used",
+      "pool_ports",       "ports_used",    "mbufs",     "mbufs_in_use"};
   for (unsigned s = 0; s < kTcpStates; s++)
     g.push_back("tcp_" + key_of(tcp_state_name(static_cast<TcpState>(s))));
   return g;

@@ -454,6 +454,54 @@ sl_wait_value() {
   sl_tel_get "$cmd" "$key" 2>/dev/null || echo -1
 }
 
+# sl_udp_probe PORT: a datagram from the client's PORT to a udp.py --tell
+# server the test runs on $SL_SRV_IP:7001 is answered (3 tries: a busy
+# host may lose one).
+sl_udp_probe() {
+  local i
+  for i in 1 2 3; do
+    sl_cli timeout 5 "$SL_PY" "$SL_LIB/udp.py" probe --bind "$SL_CLI_IP:$1" \
+      --dst "$SL_SRV_IP:7001" --timeout 1 >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
+# sl_worker_loops: each worker's loop turns so far (busy_polls + idle_polls
+# of /sluice/worker,K), "N0 N1 ...": a worker that stalls stops moving it.
+sl_worker_loops() {
+  local k b i out="" w
+  w=$(sl_stat workers 2>/dev/null) || w=0
+  for k in $(seq 0 $((w - 1))); do
+    read -r b i < <(sl_tel_get "/sluice/worker,$k" busy_polls idle_polls 2>/dev/null | paste -sd' ')
+    out+="$((${b:-0} + ${i:-0})) "
+  done
+  echo "${out% }"
+}
+
+# sl_expect_loops WHAT BEFORE: every worker's loop turned more than 1000
+# times since BEFORE (an earlier sl_worker_loops).
+sl_expect_loops() {
+  local what=$1 k
+  local -a a b
+  read -ra a <<<"$2"
+  read -ra b <<<"$(sl_worker_loops)"
+  for k in "${!b[@]}"; do
+    sl_expect "$what: worker $k's loop kept turning" $((b[k] - ${a[k]:-0})) -gt 1000
+  done
+}
+
+# sl_mbufs_back BASE [SECONDS]: waits until /sluice/stats mbufs_in_use is
+# at most BASE (5 s by default); prints the last value.
+sl_mbufs_back() {
+  local base=$1 secs=${2:-5} i v=-1
+  for i in $(seq $((secs * 10))); do
+    v=$(sl_stat mbufs_in_use 2>/dev/null) || v=-1
+    [ "$v" -ge 0 ] && [ "$v" -le "$base" ] && break
+    sleep 0.1
+  done
+  echo "$v"
+}
+
 # sl_mac NS DEV: the MAC address of an interface.
 sl_mac() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
 

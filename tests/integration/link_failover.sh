@@ -20,7 +20,10 @@
 #    switch floods to it (the server's ARP requests, sent every 10 ms) is
 #    dropped as not-collecting, and answered from the other member;
 #  - sluicectl lacp shows the static aggregate, the link and its failure;
-#  - no packet found no member (the other member was there throughout).
+#  - no packet found no member (the other member was there throughout);
+#  - the worker's loop kept turning through the flap, the counter
+#    identities hold live and on the exit summary, and the buffers in use
+#    (the taps' RX queues hold theirs) are back where they were.
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
 sl_init
@@ -90,6 +93,8 @@ sl_bg "$SL_NS_SRV" "$SL_TMP/recv.log" timeout 30 "$SL_PY" "$SL_LIB/seqstream.py"
   --bind "$SL_SRV_IP:9000" --seconds 25 --out "$SL_TMP/arrivals"
 RECV_PID=$SL_BG_PID
 sl_wait_listen "$SL_NS_SRV" udp 9000 5 || { sl_fail "receiver listens"; sl_finish; }
+LOOPS0=$(sl_worker_loops)
+MBUFS0=$(sl_stat mbufs_in_use)
 sl_bg "$SL_NS_CLI" "$SL_TMP/send.log" timeout 30 "$SL_PY" "$SL_LIB/seqstream.py" send \
   --dst "$SL_SRV_IP:9000" --pps "$PPS" --seconds 10
 SEND_PID=$SL_BG_PID
@@ -165,6 +170,7 @@ sl_check "... member $M: link up, one link failure" \
   grep -qE "^  member $M net_tap$M,iface=$TAP_M: link up, distributing" <<<"$out"
 sl_expect "... its link failure counted" "$(grep -A1 "^  member $M " <<<"$out" | grep -c "link failures 1,")" -eq 1
 
+sl_expect_loops "through the flap" "$LOOPS0"
 wait "$SEND_PID"
 wait "$RECV_PID"
 cat "$SL_TMP/recv.log"
@@ -186,6 +192,11 @@ sl_expect "traffic moved off within down-delay + 100 ms (loss window)" "$loss_ms
 sl_expect "the way back lost nothing" "$up_lost" -eq 0
 sl_expect "no packet found no member" "$(sl_drop no_member)" -eq 0
 
+sl_check "counter identities after the flap" "$SL_PY" "$SL_LIB/invariants.py" -p "$SL_PREFIX"
+sl_expect "buffers in use back where they were before the stream ($MBUFS0)" \
+  "$(sl_mbufs_back "$MBUFS0")" -le "$MBUFS0"
 sl_stop
 sl_expect "sluice exits 0" "$SL_EXIT" -eq 0
+sl_check "counter identities exact on the exit summary" \
+  "$SL_PY" "$SL_LIB/invariants.py" --summary "$SL_TMP/sluice.log"
 sl_finish

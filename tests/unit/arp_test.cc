@@ -368,6 +368,35 @@ TEST_CASE("Arp: the hold queue keeps the newest arp.queue packets", "[arp]") {
   }
 }
 
+// A flood to many unanswered addresses held arp.queue packets for each, with
+// no bound over all of them: enough addresses emptied the mbuf pool, and
+// the ports stopped receiving for every client until they failed.
+TEST_CASE("Arp: at most arp.held packets wait in all, over every address", "[arp]") {
+  ArpTimers t;
+  t.queue = 4;
+  t.held = 10;
+  Rig rig(t);
+  // Five addresses, four packets each: 20 wanted, 10 held.
+  for (uint32_t a = 0; a < 5; a++) {
+    for (uint16_t id = 1; id <= 4; id++)
+      rig.unresolved(kInside, ip("10.16.1.100") + a, static_cast<uint16_t>(a * 4 + id), 0);
+  }
+  CHECK(rig.arp->held() == 10);
+  CHECK(rig.counters.resolve_dropped.read() == 10);
+  rig.tx.take();
+  // The first address answers: its four go out and make room again.
+  rig.reply_from(kInside, ip("10.16.1.100"), kHostMac, 100);
+  CHECK(rig.tx.take().size() == 4);
+  CHECK(rig.arp->held() == 6);
+  rig.unresolved(kInside, ip("10.16.1.110"), 99, 100);
+  CHECK(rig.arp->held() == 7);
+  // The rest fail: their packets go, nothing is held.
+  for (uint64_t ms = 100; ms <= 5000; ms += 100)
+    rig.arp->tick(ms);
+  CHECK(rig.arp->held() == 0);
+  CHECK(rig.counters.resolve_dropped.read() == 10 + 7);
+}
+
 TEST_CASE("Arp: an address made on demand fails, drops its queue, then is forgotten", "[arp]") {
   Rig rig;
   const uint32_t host = ip("10.16.1.77");

@@ -385,6 +385,35 @@ TEST_CASE("NAT log: reopen after a rename loses no line; a failed write is count
   CHECK(full.take_error().find("No space left") != std::string::npos);
 }
 
+// A SIGHUP that rotates nothing (logrotate found nothing to do, or a storm
+// of them) used to end the index segment: a record with its 32 KiB Bloom
+// filter per SIGHUP, so 50 of them filled a 1 MiB log disk with the index
+// of a few kilobytes of log.
+TEST_CASE("NAT log: a reopen of the same file adds nothing to the trace index", "[export][log]") {
+  const std::string path = temp_path("rehup");
+  remove_log(path);
+  NatLogOptions o;
+  o.path = path;
+  {
+    NatLog log(o);
+    for (uint16_t i = 0; i < 50; i++) {
+      log.add(session_event(NatEventType::session_create, i), kOffset);
+      REQUIRE(log.reopen());
+    }
+    log.flush();
+    CHECK(log.counters().reopens.read() == 50);
+    CHECK(log.counters().lines.read() == 50);
+  }
+  CHECK(lines_of(path).size() == 50);
+  // One segment, ended when the log closed: one record.
+  uint64_t index_bytes = 0;
+  for (const auto& f : std::filesystem::directory_iterator(path + ".idx"))
+    index_bytes += f.file_size();
+  CHECK(index_bytes > 0);
+  CHECK(index_bytes < 2 * LogIndex::kBloomBits / 8);
+  remove_log(path);
+}
+
 namespace {
 
 // A collector: a UDP socket on 127.0.0.1, port chosen by the kernel.
