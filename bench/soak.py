@@ -15,8 +15,8 @@ the table grows for the first 5 minutes by churn x those timeouts, then
 holds steady.
 
 Every --sample seconds it reads sluice's RSS (/proc/PID/status VmRSS), the
-DPDK heap (telemetry /eal/heap_info), the mbuf pools (/mempool/info:
-buffers in use), sessions (/sluice/nat), and its counters and drops by
+DPDK heap (telemetry /eal/heap_info), packet buffers in use (/sluice/stats
+mbufs_in_use), sessions (/sluice/nat), and its counters and drops by
 reason (/sluice/stats, /sluice/drops). The report (report.md, memory.png,
 result.json) gives: unexpected drops by reason (target 0: every drop in
 this mix is unexpected; the policer is set above any client's rate), the
@@ -54,19 +54,12 @@ def rss_kb(pid):
     return None
 
 
-def mempools(tel):
-    """Buffers in use per mbuf pool: size less what is in the pool and the
-    lcore caches, where DPDK's telemetry says (newer DPDK); DPDK 22.11's
-    /mempool/info gives sizes only, and ValueError says so."""
-    out = {}
-    for name in tel.query("/mempool/list") or []:
-        info = tel.query(f"/mempool/info,{name}")
-        if "common_pool_count" not in info:
-            raise ValueError("DPDK's /mempool/info has no free count here (sizes only): "
-                             "mbufs in use not sampled")
-        free = info["common_pool_count"] + info.get("total_cache_count", 0)
-        out[name] = {"size": info.get("size"), "in_use": info.get("size", 0) - free}
-    return out
+def mempools(stats):
+    """Buffers in use in sluice's packet pool (/sluice/stats; DPDK 22.11's
+    /mempool/info gives sizes only)."""
+    if "mbufs_in_use" not in stats:
+        raise ValueError("/sluice/stats has no mbufs_in_use: mbufs in use not sampled")
+    return {"sluice": {"size": stats["mbufs"], "in_use": stats["mbufs_in_use"]}}
 
 
 def heap(tel):
@@ -103,7 +96,7 @@ class Sampler(threading.Thread):
                 s["heap"] = None
                 self.note(f"heap: {e}")
             try:
-                s["mempools"] = mempools(tel)
+                s["mempools"] = mempools(s["stats"])
             except (ValueError, OSError, AttributeError, TypeError) as e:
                 s["mempools"] = None
                 self.note(f"mempools: {e}")
