@@ -522,10 +522,9 @@ void Daemon::print_summary() const {
     t += wk->counters;
   fmt::print(
       "sluice: workers rx {} tx {} forwarded {} punted {} handed-off {} handed-in {} icmp-errors "
-      "{} "
-      "icmp-suppressed {}\n",
+      "{} icmp-suppressed {} fragments-made {}\n",
       t.rx_packets, t.tx_packets, t.forwarded, t.punted, t.handed_off, t.handed_in,
-      t.icmp_errors_sent, t.icmp_errors_suppressed);
+      t.icmp_errors_sent, t.icmp_errors_suppressed, t.fragments_made);
   for (size_t i = 0; i < kDropCount; i++) {
     if (t.drops[i] != 0) fmt::print("sluice: drop {:<22} {}\n", kDropInfo[i].name, t.drops[i]);
   }

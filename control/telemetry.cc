@@ -96,6 +96,7 @@ void add_totals(rte_tel_data* d, const WorkerTotals& t) {
   put(d, "handed_in", t.handed_in);
   put(d, "icmp_errors_sent", t.icmp_errors_sent);
   put(d, "icmp_errors_suppressed", t.icmp_errors_suppressed);
+  put(d, "fragments_made", t.fragments_made);
   put(d, "busy_polls", t.busy_polls);
   put(d, "idle_polls", t.idle_polls);
   put(d, "busy_cycles", t.busy_cycles);

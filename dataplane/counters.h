@@ -105,6 +105,7 @@ struct alignas(64) WorkerCounters {
   Counter handed_in;
   Counter icmp_errors_sent;
   Counter icmp_errors_suppressed;  // by the rate limit (the packet is counted as a drop)
+  Counter fragments_made;  // packets added by fragmenting (a packet in 3 fragments: 2)
   Counter busy_polls;              // polls that returned at least one packet
   Counter idle_polls;              // polls that returned nothing
   Counter busy_cycles;             // TSC cycles spent in polls that returned packets
@@ -128,6 +129,7 @@ struct WorkerTotals {
   uint64_t handed_off = 0;
   uint64_t handed_in = 0;
   uint64_t icmp_errors_sent = 0;
+  uint64_t fragments_made = 0;
   uint64_t icmp_errors_suppressed = 0;
   uint64_t busy_polls = 0;
   uint64_t idle_polls = 0;
@@ -144,6 +146,7 @@ struct WorkerTotals {
     handed_off += c.handed_off.read();
     handed_in += c.handed_in.read();
     icmp_errors_sent += c.icmp_errors_sent.read();
+    fragments_made += c.fragments_made.read();
     icmp_errors_suppressed += c.icmp_errors_suppressed.read();
     busy_polls += c.busy_polls.read();
     idle_polls += c.idle_polls.read();

@@ -10,9 +10,11 @@
 //     translated quotes it as it arrived (restore_original). Forwarded packets get TTL - 1
 //     with an incremental checksum update once they pass the MTU check (5.).
 //  2. Route: one rte_fib bulk lookup for the burst (no-route on a miss).
-//  3. MTU: a packet longer than the egress MTU is dropped (too-big); with DF
-//     set it is answered with ICMP fragmentation needed. sluice never
-//     fragments.
+//  3. MTU: a packet longer than the egress MTU with DF set is dropped
+//     (too-big) and answered with ICMP fragmentation needed; without DF it
+//     is fragmented (RFC 791, RFC 4787 REQ-13), the pieces sent in order and
+//     the extra ones counted (fragments_made), or dropped (too-big) when it
+//     cannot be (IP options, no buffer).
 //  4. Neighbour: the next hop's MAC from the egress interface's table (one
 //     array index). Unresolved: punted to control, which ARPs and sends it on
 //     (resolve); resolution failed: neighbour-failed.
@@ -34,6 +36,17 @@
 
 namespace sluice {
 
+// The most pieces beyond the first that fragment() makes (a 9000-byte
+// packet on a 576-byte link takes 16).
+inline constexpr unsigned kMaxFragments = 31;
+
+// RFC 791 fragmentation of m (IPv4 at the data pointer, one segment, no
+// options, DF clear, longer than mtu): m keeps the first piece, the others
+// are new buffers from m's pool, with its metadata, in more[0 .. *n), in
+// order. False, m untouched, when it cannot be: IP options, chained
+// buffers, more than kMaxFragments pieces, or no buffer to be had.
+bool fragment(rte_mbuf* m, uint16_t mtu, rte_mbuf** more, unsigned* n) noexcept;
+
 class Ip4Forward {
  public:
   Ip4Forward(const Interfaces& ifaces, const RouteTable& routes, TxQueues& tx, PacketSink& sink,
@@ -53,6 +66,9 @@ class Ip4Forward {
   // Sends one routed packet; may turn it into an ICMP error (routed again).
   // Packets sluice made itself (kMetaLocal) keep their TTL.
   void emit(rte_mbuf* m, uint32_t nh, uint8_t in, uint16_t rx_port, uint64_t now) noexcept;
+  // The rest once it fits: TTL, neighbour, L2 header, member link, TX.
+  void deliver(rte_mbuf* m, uint32_t nh, const Interface& out, uint8_t in,
+               uint16_t rx_port) noexcept;
   // Replaces m by an ICMP error to its source, or drops it; true if replaced.
   bool to_icmp_error(rte_mbuf* m, Drop why, uint8_t type, uint8_t code, uint8_t in, uint16_t mtu,
                      uint64_t now) noexcept;

@@ -15,11 +15,13 @@ handed off to the worker that owns its client, which counts it as handed_in
 and then ends it in one of those places itself. A packet the worker turned
 into an ICMP error is counted twice (under its drop reason, then sent or
 dropped again as the error) and corrected for with icmp_errors_sent; an error
-the rate limit suppressed is not a drop (icmp_errors_suppressed). So, when
-nothing is in flight, for each worker and summed over the workers:
+the rate limit suppressed is not a drop (icmp_errors_suppressed). A packet
+split into k fragments adds k - 1 packets (fragments_made), each of which
+ends in one place. So, when nothing is in flight, for each worker and summed
+over the workers:
 
   rx_packets == tx_packets + punted + dropped - icmp_errors_sent
-                + handed_off - handed_in
+                - fragments_made + handed_off - handed_in
   dropped    == sum of the drops by reason
   rx_packets == sum over ports of ethdev ipackets
   sum over ports of ethdev opackets == tx_packets + arp_requests_out + arp_replies_out
@@ -53,10 +55,11 @@ def snapshot(tel):
 def packet_fate(s):
     """Right-hand side of the per-packet identity (handoff counters 0 when absent)."""
     return (s["tx_packets"] + s["punted"] + s["dropped"] - s["icmp_errors_sent"]
-            + s.get("handed_off", 0) - s.get("handed_in", 0))
+            - s.get("fragments_made", 0) + s.get("handed_off", 0) - s.get("handed_in", 0))
 
 
-FATE = "rx_packets == tx_packets + punted + dropped - icmp_errors_sent + handed_off - handed_in"
+FATE = ("rx_packets == tx_packets + punted + dropped - icmp_errors_sent - fragments_made"
+        " + handed_off - handed_in")
 
 
 def check(stats, drops, ports, workers=(), control=True):
@@ -87,6 +90,7 @@ def parse_summary(path):
                 v = dict(zip(w[2::2], (int(x) for x in w[3::2])))
                 stats = {"rx_packets": v["rx"], "tx_packets": v["tx"], "forwarded": v["forwarded"],
                          "punted": v["punted"], "icmp_errors_sent": v["icmp-errors"],
+                         "fragments_made": v.get("fragments-made", 0),
                          "handed_off": v["handed-off"], "handed_in": v["handed-in"]}
             elif w[:2] == ["sluice:", "drop"]:
                 drops[w[2]] = int(w[3])

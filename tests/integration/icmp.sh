@@ -13,11 +13,13 @@
 #    the client is dropped silently;
 #  - MTU (sluice runs with outside.mtu = 1400): a 1400-byte ping passes; a
 #    1428-byte one with DF gets "Frag needed and DF set (mtu = 1400)" from
-#    10.16.1.1 (too-big +1); a 1478-byte UDP datagram without DF is dropped
-#    as too-big without an ICMP error and never reaches the server.
-#  - KNOWN (not failed): after the frag-needed the client fragments, but
-#    net_af_packet's PACKET_FANOUT_FLAG_DEFRAG has the kernel reassemble the
-#    fragments before sluice sees them, so they are dropped as too-big.
+#    10.16.1.1 (too-big +1); without DF, 1428-byte pings get their replies:
+#    the client fragments, net_af_packet's PACKET_FANOUT_FLAG_DEFRAG has the
+#    kernel reassemble the fragments before sluice sees them, and sluice
+#    fragments the datagram again for the 1400-byte link (RFC 4787 REQ-13;
+#    fragments_made +1 a ping); three 1478-byte UDP datagrams without DF
+#    reach the server in two fragments each, in order (fragments_made +3),
+#    with no ICMP error and nothing dropped.
 set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
 sl_up --outside.mtu=1400
@@ -121,23 +123,29 @@ sl_check "ping of 1428 bytes with DF: 'From 10.16.1.1 ... Frag needed and DF set
 sleep 0.2
 sl_expect "... icmp_errors_sent +1" "$(($(sl_stat icmp_errors_sent) - err0))" -eq 1
 sl_expect "... /sluice/drops too-big +1" "$(($(drop_or too-big -999) - tb0))" -eq 1
-# The client now fragments to 1400; net_af_packet's fanout (DEFRAG) makes the
-# kernel reassemble the fragments before sluice sees them, so the 1428-byte
-# datagram is dropped as too-big: a known limitation of the test ports.
-# (measured with /sluice/stats dropped: nothing else is dropped meanwhile)
-tb1=$(sl_stat dropped)
-sl_known "after it, the client fragments to the learnt MTU and 1428-byte pings get through (af_packet reassembles fragments)" \
+# Without DF the client fragments to the 1400 it learnt; af_packet's fanout
+# (DEFRAG) has the kernel reassemble them, and sluice fragments again. The
+# server's link gets the same 1400 (sluice set its own veth end to it, and a
+# veth drops what is longer than its MTU), so the replies come back in
+# fragments too.
+ip -n "$SL_NS_SRV" link set dev "$SL_IF_SRV" mtu 1400
+fm0=$(sl_stat fragments_made)
+sl_check "1428-byte pings without DF get their replies (sluice fragments for the 1400-byte link)" \
   sh -c "ip netns exec $SL_NS_CLI ping -c 2 -i 0.2 -W 2 -M dont -s 1400 $SL_SRV_IP | grep -q ' 2 received'"
 sleep 0.2
-tb_frag=$(($(sl_stat dropped) - tb1))
-sl_capture_start "$SL_NS_SRV" "$SL_IF_SRV" udp and dst port 9 || sl_fail "capture starts"
+sl_expect "... fragments_made +1 a ping" "$(($(sl_stat fragments_made) - fm0))" -eq 2
+sl_capture_start "$SL_NS_SRV" "$SL_IF_SRV" "udp or (ip[6:2] & 0x1fff != 0)" || sl_fail "capture starts"
 err0=$(sl_stat icmp_errors_sent)
+fm0=$(sl_stat fragments_made)
 sl_cli "$SL_PY" "$SL_LIB/craft.py" --iface "$SL_IF_CLI" --dst-mac "$mac_in" --kind udp --size 1450 --count 3 >/dev/null
 sleep 0.3
 sl_capture_stop
-sl_expect "3 UDP datagrams of 1478 bytes without DF: none reach the server" "$(sl_capture_count)" -eq 0
+sl_expect "3 UDP datagrams of 1478 bytes without DF reach the server in 6 fragments" "$(sl_capture_count)" -eq 6
+sl_check "... each as a first fragment of 1396 bytes then the rest at offset 1376, in order" \
+  sh -c "tcpdump -nv -r '$SL_CAP_FILE' 2>/dev/null | grep -oE 'offset [0-9]+, flags \[[^]]*\], proto UDP \(17\), length [0-9]+' | tr '\n' ';' | grep -qE '^(offset 0, flags \[\+\], proto UDP \(17\), length 1396;offset 1376, flags \[none\], proto UDP \(17\), length 102;){3}\$'"
+sl_expect "... fragments_made +3" "$(($(sl_stat fragments_made) - fm0))" -eq 3
 sl_expect "... no ICMP error for them" "$(($(sl_stat icmp_errors_sent) - err0))" -eq 0
-sl_expect "... /sluice/drops too-big +3 more" "$(($(drop_or too-big -999) - tb0 - tb_frag))" -eq 4
+sl_expect "... /sluice/drops too-big: only the DF ping" "$(($(drop_or too-big -999) - tb0))" -eq 1
 
 sl_check "counter identities on live telemetry" "$SL_PY" "$SL_LIB/invariants.py" -p "$SL_PREFIX"
 suppressed=$(sl_stat icmp_errors_suppressed) # the exit summary does not show it
@@ -147,5 +155,5 @@ sl_check "counter identities exact on the exit summary" "$SL_PY" "$SL_LIB/invari
 sl_expect "exit summary: ttl-expired (1 ping + 1 probe + 60 + 5)" "$(sl_summary_drop ttl-expired)" -eq 67
 sl_expect "exit summary: icmp-errors - 1 frag-needed + suppressed ($suppressed) + 5 ICMP-about-ICMP == ttl-expired" \
   "$(($(sl_summary_value icmp-errors) - 1 + suppressed + 5))" -eq 67
-sl_expect "exit summary: too-big (1 DF ping + 3 UDP, + $tb_frag reassembled fragments)" "$(sl_summary_drop too-big)" -eq $((4 + tb_frag))
+sl_expect "exit summary: too-big (the DF ping)" "$(sl_summary_drop too-big)" -eq 1
 sl_finish

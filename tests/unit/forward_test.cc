@@ -423,12 +423,53 @@ TEST_CASE("Ip4Forward: larger than the egress MTU", "[forward]") {
     CHECK(total_drops(rig.worker.counters) == 1);
     free_all(out);
   }
-  SECTION("DF clear: dropped (sluice never fragments)") {
-    rig.run(big.l3_mbuf());
+  SECTION("DF clear: fragmented in order, the pieces reassemble to the datagram") {
+    // The smallest MTU: pieces of 552 data bytes (a multiple of 8) + header.
+    rig.ifaces[kOutside].mtu = 576;
+    const Frame f = from_client().id(0x4242).payload(1900, 7);  // 1908 bytes of UDP
+    const auto sent = routed(f);  // as it should leave, TTL - 1
+    rig.run(f.l3_mbuf());
+    auto out = rig.sent_outside();
+    REQUIRE(out.size() == 4);
+    std::vector<uint8_t> data;
+    for (size_t k = 0; k < out.size(); k++) {
+      const rte_ipv4_hdr* ip = ipv4_at(out[k], 14);
+      const uint16_t field = rte_be_to_cpu_16(ip->fragment_offset);
+      INFO("piece " << k);
+      CHECK(ip_checksum_ok(ip));
+      CHECK(rte_be_to_cpu_16(ip->packet_id) == 0x4242);
+      CHECK(ip->time_to_live == 63);
+      CHECK(rte_pktmbuf_data_len(out[k]) == 14 + rte_be_to_cpu_16(ip->total_length));
+      CHECK(rte_be_to_cpu_16(ip->total_length) <= 576);
+      CHECK((field & RTE_IPV4_HDR_OFFSET_MASK) * 8u == data.size());
+      CHECK(((field & RTE_IPV4_HDR_MF_FLAG) != 0) == (k + 1 < out.size()));
+      CHECK(rte_is_same_ether_addr(&eth_of(out[k])->dst_addr, &kGatewayMac));
+      const auto l3 = l3_of(out[k], 14);
+      data.insert(data.end(), l3.begin() + 20, l3.end());
+    }
+    CHECK(data == std::vector<uint8_t>(sent.begin() + 20, sent.end()));
+    CHECK(rig.worker.counters.fragments_made.read() == 3);
+    CHECK(rig.worker.counters.tx_packets.read() == 4);
+    CHECK(total_drops(rig.worker.counters) == 0);
+    free_all(out);
+  }
+  SECTION("a fragment split again keeps its offset, and its MF on the last piece") {
+    const Frame f = from_client().udp().payload(1492).mf().frag_offset(100);
+    rig.run(f.l3_mbuf());
+    auto out = rig.sent_outside();
+    REQUIRE(out.size() == 2);
+    const uint16_t first = rte_be_to_cpu_16(ipv4_at(out[0], 14)->fragment_offset);
+    const uint16_t second = rte_be_to_cpu_16(ipv4_at(out[1], 14)->fragment_offset);
+    CHECK(first == (100 | RTE_IPV4_HDR_MF_FLAG));
+    CHECK(second == ((100 + 976 / 8) | RTE_IPV4_HDR_MF_FLAG));
+    free_all(out);
+  }
+  SECTION("DF clear with IP options: dropped (too-big), not fragmented") {
+    rig.run(Frame(big).options(4).l3_mbuf());
     CHECK(rig.sent_outside().empty());
     CHECK(rig.sent_inside().empty());
     CHECK(rig.worker.counters.dropped(Drop::too_big) == 1);
-    CHECK(rig.worker.counters.icmp_errors_sent.read() == 0);
+    CHECK(rig.worker.counters.fragments_made.read() == 0);
     CHECK(total_drops(rig.worker.counters) == 1);
   }
 }
