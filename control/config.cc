@@ -199,6 +199,9 @@ const Option kOptions[] = {
 
   {"control.echo-rate", "100", "ICMP echo replies per second to our own addresses"},
   {"control.arp-reply-rate", "1000", "ARP replies per second"},
+  {"control.slow-protocols-rate", "10", "LACPDUs and markers taken per second from each member "
+   "port, a second's worth at once (a partner sends one a second, a few more when its state "
+   "changes); the rest are dropped and counted (lacp_rate_limited)"},
 };
 // clang-format on
 
@@ -797,6 +800,7 @@ Config read_config(const Reader& r, std::vector<std::string>* warnings) {
   c.arp_queue = r.number("arp.queue", 0, 256);
   c.echo_rate = r.number("control.echo-rate", 0, 1000000);
   c.arp_reply_rate = r.number("control.arp-reply-rate", 0, 1000000);
+  c.slow_protocols_rate = r.number("control.slow-protocols-rate", 1, 100000);
   return c;
 }
 

@@ -151,6 +151,7 @@ struct Config {
   // [control]
   unsigned echo_rate = 100;
   unsigned arp_reply_rate = 1000;
+  unsigned slow_protocols_rate = 10;  // per member port
 };
 
 // A configuration error: which key, which value, why.

@@ -20,9 +20,10 @@ struct alignas(64) ControlCounters {
   Counter resolve_dropped;    // packets held for resolution, queue full or failed
   Counter echo_replies;
   Counter echo_rate_limited;
-  Counter tx_failed;     // control TX queue did not take a frame
-  Counter alloc_failed;  // no mbuf for a control frame
-  Counter no_member;     // not sent: no member of the aggregate carries traffic
+  Counter lacp_rate_limited;  // LACPDUs and markers dropped: control.slow-protocols-rate
+  Counter tx_failed;          // control TX queue did not take a frame
+  Counter alloc_failed;       // no mbuf for a control frame
+  Counter no_member;          // not sent: no member of the aggregate carries traffic
 };
 
 }  // namespace sluice

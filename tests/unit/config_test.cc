@@ -132,6 +132,7 @@ TEST_CASE("config: a minimal file loads with the documented defaults", "[config]
   CHECK(c.arp_queue == 3);
   CHECK(c.echo_rate == 100);
   CHECK(c.arp_reply_rate == 1000);
+  CHECK(c.slow_protocols_rate == 10);
 
   CHECK(c.inside.address == ip("10.16.1.1"));
   CHECK(c.inside.prefix_len == 24);
@@ -182,6 +183,7 @@ TEST_CASE("config: every option set, from the command line", "[config]") {
   o = set(o, "arp.queue", "0");
   o = set(o, "control.echo-rate", "0");
   o = set(o, "control.arp-reply-rate", "1000000");
+  o = set(o, "control.slow-protocols-rate", "3");
   const Config c = load(o).config;
   CHECK(c.cores == "0,1,2");
   CHECK(c.memory_mb == 512);
@@ -213,6 +215,7 @@ TEST_CASE("config: every option set, from the command line", "[config]") {
   CHECK(c.arp_queue == 0);
   CHECK(c.echo_rate == 0);
   CHECK(c.arp_reply_rate == 1000000);
+  CHECK(c.slow_protocols_rate == 3);
 }
 
 TEST_CASE("config: /31 linknets may use either address", "[config]") {
@@ -550,6 +553,9 @@ std::vector<BadCase> bad_cases() {
       {"prefix with a slash",
        set(m, "eal.prefix", "a/b"),
        {"eal.prefix = 'a/b'", "letters, digits"}},
+      {"no LACPDUs at all",
+       set(m, "control.slow-protocols-rate", "0"),
+       {"control.slow-protocols-rate = '0'", "between 1 and 100000"}},
       {"unknown key", add(m, "inside.colour", "red"), {"unrecognised option", "inside.colour"}},
   };
 }
