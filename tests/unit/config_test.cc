@@ -556,6 +556,18 @@ std::vector<BadCase> bad_cases() {
       {"no LACPDUs at all",
        set(m, "control.slow-protocols-rate", "0"),
        {"control.slow-protocols-rate = '0'", "between 1 and 100000"}},
+      {"a user that does not exist",
+       set(m, "control.user", "no-such-sluice-user"),
+       {"control.user = 'no-such-sluice-user'", "no such user"}},
+      {"a group without a user",
+       set(m, "control.group", "nogroup"),
+       {"control.group = 'nogroup'", "needs control.user"}},
+      {"a group that does not exist",
+       set(set(m, "control.user", "nobody"), "control.group", "no-such-sluice-group"),
+       {"control.group = 'no-such-sluice-group'", "no such group"}},
+      {"a telemetry group that does not exist",
+       set(m, "control.telemetry-group", "no-such-sluice-group"),
+       {"control.telemetry-group = 'no-such-sluice-group'", "no such group"}},
       {"unknown key", add(m, "inside.colour", "red"), {"unrecognised option", "inside.colour"}},
   };
 }
@@ -677,6 +689,26 @@ TEST_CASE("config: format_ip and parse_ip", "[config]") {
 }
 
 // A device used twice is refused under the key where it is used again.
+TEST_CASE("config: the user and groups of [control] are looked up", "[config]") {
+  const Config root = load(minimal()).config;
+  CHECK(root.user.empty());
+  CHECK_FALSE(root.uid);
+  CHECK_FALSE(root.telemetry_gid);
+  CHECK_FALSE(load(set(minimal(), "control.user", "root")).config.uid);
+  // Debian's nobody and nogroup: 65534.
+  const Config c =
+      load(set(set(minimal(), "control.user", "nobody"), "control.telemetry-group", "nogroup"))
+          .config;
+  CHECK(c.uid == 65534u);
+  CHECK(c.gid == 65534u);
+  CHECK(c.group == "nogroup");
+  CHECK(c.telemetry_gid == 65534u);
+  const Config g =
+      load(set(set(minimal(), "control.user", "nobody"), "control.group", "root")).config;
+  CHECK(g.gid == 0u);
+  CHECK(g.group == "root");
+}
+
 TEST_CASE("config: a device used twice names the real key", "[config]") {
   CHECK_THROWS_WITH(load(set(minimal(), "outside.port", "net_ring0")),
                     Catch::Contains("outside.port"));
