@@ -39,10 +39,11 @@ std::atomic<int> g_failed{0};
 int drop_bounding_and_ambient() noexcept {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
   for (int c = 0; c < 64; c++) {
-    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) {
-      if (errno == EINVAL) break;  // past the kernel's last capability
-      return -1;
-    }
+    const int in_set = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
+    if (in_set < 0) break;  // past the kernel's last capability
+    // Only what is there: a service manager may have left a bounding set
+    // without CAP_SETPCAP, which then need not drop anything.
+    if (in_set == 1 && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0) return -1;
   }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) return -1;
   return 0;
@@ -114,7 +115,12 @@ void on_every_other_thread(int step) {
     }
   }
   sigaction(sig, &old, nullptr);
-  if (!error.empty()) throw std::runtime_error("dropping privileges: " + error);
+  if (!error.empty()) {
+    throw std::runtime_error(
+        "dropping privileges: " + error +
+        " (emptying the bounding set needs CAP_SETPCAP, becoming control.user CAP_SETUID and "
+        "CAP_SETGID: keep them in a service's CapabilityBoundingSet)");
+  }
 }
 
 // One field of /proc/self/task/TID/status, as written there.

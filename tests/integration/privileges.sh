@@ -17,6 +17,9 @@
 #                  only listening socket is its telemetry socket; after the
 #                  drop the collector gets IPFIX and a SIGHUP reopens the
 #                  log (a new file gets the next lines); exit 0
+#   fail closed    without CAP_SETPCAP (as a service manager may leave it)
+#                  the bounding set cannot be emptied: exit 1, says why,
+#                  never runs
 #   run 2          control.user = the daemon user, control.telemetry-group
 #                  = G: every thread runs as that user and its group, no
 #                  supplementary groups, no capability, no_new_privs; the
@@ -145,6 +148,15 @@ sl_check "run 1: the new log gets the next lines" grep -q ";S+;udp;$SL_CLI_IP;50
 sl_stop TERM 10
 sl_expect "run 1: SIGTERM: exit status" "$SL_EXIT" -eq 0
 sl_check "run 1: the telemetry socket is removed" test ! -e "$DPDK_RUN/$SL_PREFIX/dpdk_telemetry.v2"
+
+# --- fail closed: what cannot be dropped stops sluice ----------------------------------
+# Without CAP_SETPCAP (a service manager's bounding set) the bounding set
+# cannot be emptied: sluice says so and exits 1 rather than run with it.
+out=$(sl_slu timeout 30 capsh --drop=cap_setpcap -- -c 'exec "$0" -c "$1"' "$SLUICE" "$SL_TMP/sluice.conf" 2>&1)
+rc=$?
+sl_expect "without CAP_SETPCAP: sluice refuses to run, exit 1" "$rc" -eq 1
+sl_check "... and says why" grep -q "dropping privileges: .*CAP_SETPCAP" <<<"$out"
+sl_check "... before it runs" test "$(grep -c '^sluice: running' <<<"$out")" -eq 0
 
 # --- run 2: a user of its own, the telemetry open to G -------------------------------------
 sl_config "[control]" "user = $DAEMON" "telemetry-group = $TEL_GROUP" >"$SL_TMP/sluice.conf"
