@@ -1,6 +1,8 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <grp.h>
+#include <pwd.h>
 
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
@@ -201,6 +203,15 @@ const Option kOptions[] = {
 
   {"control.echo-rate", "100", "ICMP echo replies per second to our own addresses"},
   {"control.arp-reply-rate", "1000", "ARP replies per second"},
+  {"control.slow-protocols-rate", "10", "LACPDUs and markers taken per second from each member "
+   "port, a second's worth at once (a partner sends one a second, a few more when its state "
+   "changes); the rest are dropped and counted (lacp_rate_limited)"},
+  {"control.user", "", "user the daemon becomes once started (after DPDK, the ports, the "
+   "telemetry socket and the NAT log are set up); empty: it stays root, without capabilities"},
+  {"control.group", "", "group the daemon becomes with control.user; default: that user's "
+   "primary group"},
+  {"control.telemetry-group", "", "group whose members may use the telemetry socket "
+   "(sluicectl, dpdk-telemetry.py); empty: root only"},
 };
 // clang-format on
 
@@ -701,6 +712,37 @@ ExportConfig read_export(const Reader& r, const Config& c, std::vector<std::stri
   return e;
 }
 
+// The user and groups of [control], looked up now: a name that does not
+// exist is a configuration error, not a failure after DPDK has started.
+// Empty is as not given.
+void read_identity(const Reader& r, Config* c) {
+  const auto group_id = [&r](const char* key) {
+    const std::string name = r.str(key);
+    const group* g = getgrnam(name.c_str());
+    if (g == nullptr) throw ConfigError(key, name, "no such group");
+    return g->gr_gid;
+  };
+  c->user = r.str("control.user");
+  if (!c->user.empty()) {
+    const passwd* pw = getpwnam(c->user.c_str());
+    if (pw == nullptr) throw ConfigError("control.user", c->user, "no such user");
+    if (pw->pw_uid != 0) c->uid = pw->pw_uid;
+    c->gid = pw->pw_gid;
+    const group* g = getgrgid(pw->pw_gid);
+    c->group = g != nullptr ? g->gr_name : std::to_string(pw->pw_gid);
+  }
+  if (!r.str("control.group").empty()) {
+    if (!c->uid) {
+      throw ConfigError("control.group", r.str("control.group"),
+                        "needs control.user (a user other than root to go with it)");
+    }
+    c->group = r.str("control.group");
+    c->gid = group_id("control.group");
+  }
+  c->telemetry_group = r.str("control.telemetry-group");
+  if (!c->telemetry_group.empty()) c->telemetry_gid = group_id("control.telemetry-group");
+}
+
 Config read_config(const Reader& r, std::vector<std::string>* warnings) {
   Config c;
   c.cores = r.str("eal.cores");
@@ -800,6 +842,8 @@ Config read_config(const Reader& r, std::vector<std::string>* warnings) {
   c.arp_held = r.number("arp.held", 0, 1u << 26);
   c.echo_rate = r.number("control.echo-rate", 0, 1000000);
   c.arp_reply_rate = r.number("control.arp-reply-rate", 0, 1000000);
+  c.slow_protocols_rate = r.number("control.slow-protocols-rate", 1, 100000);
+  read_identity(r, &c);
   return c;
 }
 

@@ -152,6 +152,13 @@ struct Config {
   // [control]
   unsigned echo_rate = 100;
   unsigned arp_reply_rate = 1000;
+  unsigned slow_protocols_rate = 10;  // per member port
+  std::string user;                   // control.user, as given (empty: root)
+  std::optional<uint32_t> uid;        // its uid, unless root
+  std::string group;                  // control.group, or the user's primary group
+  uint32_t gid = 0;
+  std::string telemetry_group;            // control.telemetry-group
+  std::optional<uint32_t> telemetry_gid;  // its gid
 };
 
 // A configuration error: which key, which value, why.

@@ -20,8 +20,9 @@ struct alignas(64) ControlCounters {
   Counter resolve_dropped;    // packets held for resolution, queue full or failed
   Counter echo_replies;
   Counter echo_rate_limited;
-  Counter tx_failed;     // control TX queue did not take a frame
-  Counter alloc_failed;  // no mbuf for a control frame
+  Counter lacp_rate_limited;  // LACPDUs and markers dropped: control.slow-protocols-rate
+  Counter tx_failed;          // control TX queue did not take a frame
+  Counter alloc_failed;       // no mbuf for a control frame
   // Milliseconds in which the packet buffer pool had less than a burst
   // left besides what sits in the lcores' caches, as the control loop saw
   // it (about once a millisecond): a worker with an empty cache cannot

@@ -238,6 +238,10 @@ void Daemon::setup_tables() {
       tables_.ifaces, timers, *this, counters_,
       TokenBucket(config_.arp_reply_rate, config_.arp_reply_rate / 10 + 1, rte_get_tsc_hz()));
   echo_limit_ = TokenBucket(config_.echo_rate, config_.echo_rate / 10 + 1, rte_get_tsc_hz());
+  // A second's worth at once: a partner may send three LACPDUs in a second
+  // when its state changes (802.1AX 6.4.16), besides markers.
+  for (TokenBucket& b : slow_limits_)
+    b = TokenBucket(config_.slow_protocols_rate, config_.slow_protocols_rate, rte_get_tsc_hz());
 
   std::string error;
   for (uint8_t i = 0; i < kInterfaces; i++) {
@@ -430,6 +434,11 @@ void Daemon::handle_punt(rte_mbuf* m, uint64_t now_tsc, uint64_t now_ms) {
       arp_->on_unresolved(m, now_ms);
       return;
     case Punt::slow_protocols:
+      if (pm.rx_port >= slow_limits_.size() || !slow_limits_[pm.rx_port].take(now_tsc)) {
+        counters_.lacp_rate_limited.add();
+        rte_pktmbuf_free(m);
+        return;
+      }
       aggregators_[pm.iface]->on_frame(pm.rx_port, m, now_ms);
       return;
     case Punt::none:
@@ -563,10 +572,11 @@ void Daemon::print_summary() const {
   const ControlCounters& c = counters_;
   fmt::print(
       "sluice: control arp requests in {} out {}, replies in {} out {}, resolved {} failed {}, "
-      "held for arp sent {} dropped {}, echo replies {}\n",
+      "held for arp sent {} dropped {}, echo replies {} (rate-limited {}), lacp rate-limited {}\n",
       c.arp_requests_in.read(), c.arp_requests_out.read(), c.arp_replies_in.read(),
       c.arp_replies_out.read(), c.neighbours_resolved.read(), c.neighbours_failed.read(),
-      c.resolve_sent.read(), c.resolve_dropped.read(), c.echo_replies.read());
+      c.resolve_sent.read(), c.resolve_dropped.read(), c.echo_replies.read(),
+      c.echo_rate_limited.read(), c.lacp_rate_limited.read());
   for (const PortInfo& p : ports_) {
     rte_eth_stats s{};
     if (rte_eth_stats_get(p.id, &s) != 0) continue;

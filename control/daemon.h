@@ -107,6 +107,9 @@ class Daemon : public ControlTx {
   rte_rcu_qsbr* rcu_ = nullptr;  // the workers' quiescent states, for the LAG snapshots
   std::array<std::unique_ptr<Aggregator>, kInterfaces> aggregators_;
   TokenBucket echo_limit_;
+  // LACPDUs and markers taken from each port (by port id): a flood on one
+  // member costs the control thread little and its LACP machines nothing.
+  std::array<TokenBucket, RTE_MAX_ETHPORTS> slow_limits_;
   std::atomic<bool> workers_running_{false};
   uint16_t control_queue_ = 0;
 };

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "eal.h"
 #include "exporter.h"
+#include "privileges.h"
 #include "telemetry.h"
 
 namespace {
@@ -112,6 +113,15 @@ int main(int argc, char** argv) {
       daemon.setup();
       register_telemetry(daemon);
       register_export_telemetry(daemon.exporter());
+      // Nothing from here on needs root: what did is open (ports, sockets,
+      // the NAT log), and the threads started after this inherit the drop.
+      const Config& c = inv.config;
+      if (c.uid || c.telemetry_gid) {
+        open_telemetry(rte_eal_get_runtime_dir(), c.uid.value_or(0), c.uid ? c.gid : 0,
+                       c.telemetry_gid);
+      }
+      fmt::print("{}\n",
+                 drop_privileges({c.uid, c.gid, c.user, c.uid ? c.group : std::string("root")}));
       fmt::print("sluice: running, {} worker(s), pipeline {}, telemetry under /var/run/dpdk/{}\n",
                  inv.config.workers, inv.config.pipeline, inv.config.prefix);
       std::fflush(stdout);

@@ -20,18 +20,18 @@ std::string g_prefix = "sluice";
 
 namespace {
 
-// Where DPDK puts the runtime directory (the same rule as its EAL).
+// Where DPDK puts the runtime directory (the same rule as its EAL). A user
+// other than root also looks where a sluice started by root has it, which
+// members of its control.telemetry-group may use.
 std::string socket_path() {
-  std::string dir;
-  if (const char* rd = std::getenv("RUNTIME_DIRECTORY"); rd != nullptr) {
-    dir = rd;
-  } else if (getuid() == 0) {
-    dir = "/var/run";
-  } else {
-    const char* xdg = std::getenv("XDG_RUNTIME_DIR");
-    dir = xdg != nullptr ? xdg : "/tmp";
-  }
-  return dir + "/dpdk/" + g_prefix + "/dpdk_telemetry.v2";
+  const auto path = [](const std::string& dir) {
+    return dir + "/dpdk/" + g_prefix + "/dpdk_telemetry.v2";
+  };
+  if (const char* rd = std::getenv("RUNTIME_DIRECTORY"); rd != nullptr) return path(rd);
+  if (getuid() == 0) return path("/var/run");
+  const char* xdg = std::getenv("XDG_RUNTIME_DIR");
+  const std::string own = path(xdg != nullptr ? xdg : "/tmp");
+  return access(own.c_str(), F_OK) == 0 ? own : path("/var/run");
 }
 
 Json receive(int fd, size_t max_len, const std::string& path) {
@@ -73,8 +73,12 @@ Telemetry::Telemetry() {
                                 "it, or name its prefix with -p PREFIX",
                                 g_prefix, path, std::strerror(e)));
     }
-    throw Failure(kUnreachable, fmt::format("cannot reach {}: {}{}", path, std::strerror(e),
-                                            e == EACCES ? " (run as root)" : ""));
+    throw Failure(
+        kUnreachable,
+        fmt::format("cannot reach {}: {}{}", path, std::strerror(e),
+                    e == EACCES
+                        ? " (run as root, or as a member of sluice's control.telemetry-group)"
+                        : ""));
   }
   const Json hello = receive(fd_, 1024, path);
   max_len_ = hello.value("max_output_len", size_t{16384});

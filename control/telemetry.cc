@@ -128,6 +128,7 @@ int stats(const char*, const char*, rte_tel_data* d) {
   put(d, "resolve_dropped", c.resolve_dropped.read());
   put(d, "echo_replies", c.echo_replies.read());
   put(d, "echo_rate_limited", c.echo_rate_limited.read());
+  put(d, "lacp_rate_limited", c.lacp_rate_limited.read());
   put(d, "control_tx_failed", c.tx_failed.read());
   put(d, "control_alloc_failed", c.alloc_failed.read());
   put(d, "control_no_member", c.no_member.read());

@@ -30,6 +30,19 @@ Kinds (from the inside unless said; the drop reason each must land in):
   tiny           14-byte frames, EtherType IPv4, nothing after    ip-truncated
   oversized      1600-byte IPv4 UDP packets (1614-byte frames) with DF, above
                  the 1500-byte MTU (the veths' MTUs raised)        too-big
+
+Kinds for the control plane (--dst: sluice's own address; --dst-mac is
+replaced where the kind says):
+
+  arp-request    broadcast ARP requests from --src for --dst    (answered at
+                 control.arp-reply-rate, the rest arp_rate_limited)
+  echo           ICMP echo requests to --dst   (echo_replies, echo_rate_limited)
+  lacpdu         LACPDUs to 01:80:c2:00:00:02, random actors
+                 (control.slow-protocols-rate, the rest lacp_rate_limited)
+  marker         LACP marker requests to 01:80:c2:00:00:02 (the same limit)
+  syn-local      TCP SYNs to --dst:--dport                   local-unsupported
+  udp-local      UDP datagrams to --dst:--dport              local-unsupported
+  icmp-local     ICMP timestamp requests to --dst            local-unsupported
 """
 
 import argparse
@@ -37,7 +50,26 @@ import random
 import sys
 import time
 
-from scapy.all import ICMP, IP, UDP, TCP, Ether, Raw, conf, get_if_hwaddr  # noqa: E402
+from scapy.all import ARP, ICMP, IP, UDP, TCP, Ether, Raw, conf, get_if_hwaddr  # noqa: E402
+
+SLOW_PROTOCOLS = "01:80:c2:00:00:02"
+
+
+def lacpdu(rng):
+    """An 802.1AX LACPDU (110 bytes after the EtherType): actor, partner,
+    collector and terminator TLVs."""
+    actor = (bytes([1, 20]) + (32768).to_bytes(2, "big") + bytes([2] + [rng.randrange(256) for _ in range(5)])
+             + (1).to_bytes(2, "big") + (255).to_bytes(2, "big") + (1).to_bytes(2, "big") + bytes([0x3D]) + bytes(3))
+    partner = bytes([2, 20]) + bytes(18)
+    collector = bytes([3, 16]) + bytes(14)
+    return bytes([1, 1]) + actor + partner + collector + bytes([0, 0]) + bytes(50)
+
+
+def marker(rng, i):
+    """A marker request (802.1AX 6.5.3.2)."""
+    info = (bytes([1, 16]) + (1).to_bytes(2, "big") + bytes([2] + [rng.randrange(256) for _ in range(5)])
+            + i.to_bytes(4, "big") + bytes(2))
+    return bytes([2, 1]) + info + bytes([0, 0]) + bytes(90)
 
 
 def rnd_ip(rng, base, bits):
@@ -76,6 +108,21 @@ def frames(a, rng):
             yield Ether(src=a.src_mac, dst=a.dst_mac, type=rng.randrange(0x600, 0x10000)) / Raw(body)
         elif k == "tiny":
             yield Ether(src=a.src_mac, dst=a.dst_mac, type=0x0800)
+        elif k == "arp-request":
+            yield (Ether(src=a.src_mac, dst="ff:ff:ff:ff:ff:ff")
+                   / ARP(op=1, hwsrc=a.src_mac, psrc=a.src, pdst=a.dst))
+        elif k == "echo":
+            yield eth / IP(src=a.src, dst=a.dst) / ICMP(type=8, id=0x5A5A, seq=i & 0xFFFF) / Raw(bytes(32))
+        elif k == "lacpdu":
+            yield Ether(src=a.src_mac, dst=SLOW_PROTOCOLS, type=0x8809) / Raw(lacpdu(rng))
+        elif k == "marker":
+            yield Ether(src=a.src_mac, dst=SLOW_PROTOCOLS, type=0x8809) / Raw(marker(rng, i))
+        elif k == "syn-local":
+            yield eth / IP(src=a.src, dst=a.dst) / TCP(sport=sport, dport=a.dport, flags="S")
+        elif k == "udp-local":
+            yield eth / IP(src=a.src, dst=a.dst) / UDP(sport=sport, dport=a.dport) / Raw(bytes(16))
+        elif k == "icmp-local":
+            yield eth / IP(src=a.src, dst=a.dst) / ICMP(type=13, id=i & 0xFFFF) / Raw(bytes(12))
         elif k == "oversized":
             yield eth / IP(src=a.src, dst=a.dst, flags="DF") / UDP(sport=sport, dport=a.dport) / Raw(bytes(1572))
 
@@ -111,8 +158,10 @@ def main():
             time.sleep(ahead)
         s.send(f)
         sent += 1
+    elapsed = time.monotonic() - start
     s.close()
     print(f"sent {sent}")
+    print(f"seconds {elapsed:.3f}")
     return 0
 
 

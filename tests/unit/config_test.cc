@@ -132,6 +132,7 @@ TEST_CASE("config: a minimal file loads with the documented defaults", "[config]
   CHECK(c.arp_queue == 3);
   CHECK(c.echo_rate == 100);
   CHECK(c.arp_reply_rate == 1000);
+  CHECK(c.slow_protocols_rate == 10);
 
   CHECK(c.inside.address == ip("10.16.1.1"));
   CHECK(c.inside.prefix_len == 24);
@@ -182,6 +183,7 @@ TEST_CASE("config: every option set, from the command line", "[config]") {
   o = set(o, "arp.queue", "0");
   o = set(o, "control.echo-rate", "0");
   o = set(o, "control.arp-reply-rate", "1000000");
+  o = set(o, "control.slow-protocols-rate", "3");
   const Config c = load(o).config;
   CHECK(c.cores == "0,1,2");
   CHECK(c.memory_mb == 512);
@@ -213,6 +215,7 @@ TEST_CASE("config: every option set, from the command line", "[config]") {
   CHECK(c.arp_queue == 0);
   CHECK(c.echo_rate == 0);
   CHECK(c.arp_reply_rate == 1000000);
+  CHECK(c.slow_protocols_rate == 3);
 }
 
 TEST_CASE("config: /31 linknets may use either address", "[config]") {
@@ -550,6 +553,21 @@ std::vector<BadCase> bad_cases() {
       {"prefix with a slash",
        set(m, "eal.prefix", "a/b"),
        {"eal.prefix = 'a/b'", "letters, digits"}},
+      {"no LACPDUs at all",
+       set(m, "control.slow-protocols-rate", "0"),
+       {"control.slow-protocols-rate = '0'", "between 1 and 100000"}},
+      {"a user that does not exist",
+       set(m, "control.user", "no-such-sluice-user"),
+       {"control.user = 'no-such-sluice-user'", "no such user"}},
+      {"a group without a user",
+       set(m, "control.group", "nogroup"),
+       {"control.group = 'nogroup'", "needs control.user"}},
+      {"a group that does not exist",
+       set(set(m, "control.user", "nobody"), "control.group", "no-such-sluice-group"),
+       {"control.group = 'no-such-sluice-group'", "no such group"}},
+      {"a telemetry group that does not exist",
+       set(m, "control.telemetry-group", "no-such-sluice-group"),
+       {"control.telemetry-group = 'no-such-sluice-group'", "no such group"}},
       {"unknown key", add(m, "inside.colour", "red"), {"unrecognised option", "inside.colour"}},
   };
 }
@@ -671,6 +689,26 @@ TEST_CASE("config: format_ip and parse_ip", "[config]") {
 }
 
 // A device used twice is refused under the key where it is used again.
+TEST_CASE("config: the user and groups of [control] are looked up", "[config]") {
+  const Config root = load(minimal()).config;
+  CHECK(root.user.empty());
+  CHECK_FALSE(root.uid);
+  CHECK_FALSE(root.telemetry_gid);
+  CHECK_FALSE(load(set(minimal(), "control.user", "root")).config.uid);
+  // Debian's nobody and nogroup: 65534.
+  const Config c =
+      load(set(set(minimal(), "control.user", "nobody"), "control.telemetry-group", "nogroup"))
+          .config;
+  CHECK(c.uid == 65534u);
+  CHECK(c.gid == 65534u);
+  CHECK(c.group == "nogroup");
+  CHECK(c.telemetry_gid == 65534u);
+  const Config g =
+      load(set(set(minimal(), "control.user", "nobody"), "control.group", "root")).config;
+  CHECK(g.gid == 0u);
+  CHECK(g.group == "root");
+}
+
 TEST_CASE("config: a device used twice names the real key", "[config]") {
   CHECK_THROWS_WITH(load(set(minimal(), "outside.port", "net_ring0")),
                     Catch::Contains("outside.port"));
