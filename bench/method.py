@@ -145,6 +145,29 @@ def open_set(gen, clients, n_clients, per_client, proto, rate, timeout=2.0, retr
     return o
 
 
+def search_rate(attempt, max_rate, steps, passed, rate_key, achieved):
+    """Binary search on a rate: attempt(rate) runs a trial and returns its
+    row; passed(row) says whether it held, row[rate_key] is the rate it
+    offered. The first trial is at max_rate; when it fails, the first
+    candidate is what it achieved(row) in the time it took. Stops after
+    `steps` trials or when the bounds are within 10 %."""
+    first = attempt(max_rate)
+    if passed(first):
+        return
+    lo, hi = 0.0, first[rate_key]
+    candidate = achieved(first)
+    for _ in range(steps):
+        load = candidate if lo < candidate < hi else (lo + hi) / 2
+        candidate = 0
+        r = attempt(load)
+        if passed(r):
+            lo = max(lo, r[rate_key])
+        else:
+            hi = min(hi, r[rate_key])
+        if hi - lo <= 0.1 * hi:
+            break
+
+
 def connection_rates(gen, clients, n_clients, per_client, max_rate, steps, log):
     """RFC 9693 connection establishment rate (TCP). Each trial's set is
     closed after it (at the same rate), so sets do not pile up; the
@@ -169,22 +192,8 @@ def connection_rates(gen, clients, n_clients, per_client, max_rate, steps, log):
         ok = [t[key_rate] for t in trials if t[key_failed] == 0]
         return max(ok, default=0.0)
 
-    first = attempt(max_rate)
-    lo = first["offered_rate"] if first["open_failed"] == 0 else 0.0
-    hi = None if first["open_failed"] == 0 else first["offered_rate"]
-    if hi is not None:
-        # The first candidate: what was established in the time it took.
-        candidate = first["opened"] / max(first["open_seconds"], 1e-6)
-        for _ in range(steps):
-            load = candidate if lo < candidate < hi else (lo + hi) / 2
-            candidate = 0
-            r = attempt(load)
-            if r["open_failed"] == 0:
-                lo = max(lo, r["offered_rate"])
-            else:
-                hi = min(hi, r["offered_rate"])
-            if hi - lo <= 0.1 * hi:
-                break
+    search_rate(attempt, max_rate, steps, lambda r: r["open_failed"] == 0, "offered_rate",
+                lambda r: r["opened"] / max(r["open_seconds"], 1e-6))
     return {"establishment_rate": best("open_failed", "offered_rate"), "trials": trials}
 
 
@@ -251,22 +260,8 @@ def teardown_rate(gen, clients, n_clients, per_client, open_rate, max_rate, step
             + (" pass" if row["passed"] else " FAIL"))
         return row
 
-    first = attempt(max_rate)
-    lo = first["close_rate"] if first["passed"] else 0.0
-    hi = None if first["passed"] else first["close_rate"]
-    if hi is not None:
-        # The first candidate: what was closed in the time it took.
-        candidate = first["closed"] / max(first["close_seconds"], 1e-6)
-        for _ in range(steps):
-            load = candidate if lo < candidate < hi else (lo + hi) / 2
-            candidate = 0
-            r = attempt(load)
-            if r["passed"]:
-                lo = max(lo, r["close_rate"])
-            else:
-                hi = min(hi, r["close_rate"])
-            if hi - lo <= 0.1 * hi:
-                break
+    search_rate(attempt, max_rate, steps, lambda r: r["passed"], "close_rate",
+                lambda r: r["closed"] / max(r["close_seconds"], 1e-6))
     return {"teardown_rate": max([t["close_rate"] for t in trials if t["passed"]], default=0.0),
             "window": window, "trials": trials}
 

@@ -62,6 +62,17 @@ INSTALL = ("no pktgen binary: set PKTGEN=/path/to/pktgen or put `pktgen` on PATH
            "build/app/pktgen), then run again")
 
 
+
+def read_fields(path):
+    """A result file of the Lua side: one "key value" a line, numbers as int."""
+    fields = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.strip().partition(" ")
+            fields[k] = int(v) if v.lstrip("-").isdigit() else v
+    return fields
+
+
 def find_binary():
     """The pktgen binary, or RuntimeError saying what to install."""
     path = os.environ.get("PKTGEN") or shutil.which("pktgen")
@@ -248,12 +259,7 @@ class PktgenDpdk:
             if time.monotonic() > end:
                 raise RuntimeError(f"pktgen did not run: {text.strip()} (see {self.p.logname})")
             time.sleep(0.05)
-        fields = {}
-        with open(path) as f:
-            for line in f:
-                k, _, v = line.strip().partition(" ")
-                fields[k] = int(v) if v.lstrip("-").isdigit() else v
-        return fields
+        return read_fields(path)
 
     def cmd(self, line, timeout=60):
         words = line.split()
@@ -361,12 +367,7 @@ class Checked(PktgenDpdk):
                               "\nfor _, c in ipairs(calls) do print(c) end"],
                              capture_output=True, text=True, check=True).stdout
         self.calls += [tuple(line.split("\t")) for line in out.splitlines()]
-        fields = {}
-        with open(path) as f:
-            for line in f:
-                k, _, v = line.strip().partition(" ")
-                fields[k] = int(v) if v.lstrip("-").isdigit() else v
-        return fields
+        return read_fields(path)
 
 
 def check():
