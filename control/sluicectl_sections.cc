@@ -65,9 +65,10 @@ std::vector<std::string> number_keys(const Json& j) {
 // --- dataplane: the workers ----------------------------------------------------
 
 const std::vector<std::string> kWorkerRows = {
-    "rx_packets", "forwarded",        "tx_packets",
-    "punted",     "handed_off",       "handed_in",
-    "dropped",    "icmp_errors_sent", "icmp_errors_suppressed", "fragments_made"};
+    "rx_packets",    "forwarded",        "tx_packets",
+    "punted",        "handed_off",       "handed_in",
+    "dropped",       "icmp_errors_sent", "icmp_errors_suppressed",
+    "fragments_made"};
 
 std::vector<std::string> dataplane_commands(const Snapshot& s) {
   std::vector<std::string> c = {"/sluice/stats"};

@@ -5,7 +5,9 @@ sluice runs on net_pcap ports: each interface reads one pcap and writes two
 (TX queue 0 is the worker's, TX queue 1 the control thread's). Every case is a
 row of CASES: a description, the frame that goes in (on the inside or the
 outside), and either the exact frame expected out (byte for byte, on which
-port and queue) or the drop reason it must be counted under. All rows go
+port and queue; or frames, in that order: a fragmented packet's pieces, as
+scapy's own fragment() cuts them) or the drop reason it must be counted
+under. All rows go
 through one run of sluice; rows are told apart by their IP ID.
 
 Usage: golden.py SLUICE_BINARY WORKDIR
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw,
+from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw, fragment,
                        rdpcap, wrpcap)
 
 IN_MAC = "02:00:00:00:01:01"  # sluice inside
@@ -113,8 +115,10 @@ def build_cases():
                  ("out", "inside", "out",
                   icmp_error(f, 3, 4, IN_IP, CLIENT_MAC, IN_MAC, mtu=OUT_MTU), "too-big")))
     f = from_client(11) / UDP(sport=15, dport=16) / Raw(b"z" * (OUT_MTU + 50))
-    rows.append(("packet above the MTU without DF is dropped (sluice does not fragment)", "inside",
-                 f, ("drop", "too-big")))
+    pieces = fragment(routed(f, OUT_MAC, SERVER_MAC)[IP], fragsize=(OUT_MTU - 20) // 8 * 8)
+    rows.append(("packet above the MTU without DF is fragmented, in order (RFC 4787 REQ-13)",
+                 "inside", f,
+                 ("out", "outside", "out", [Ether(src=OUT_MAC, dst=SERVER_MAC) / p for p in pieces])))
     f = from_client(12, dst="10.16.1.255") / UDP(sport=17, dport=18)
     rows.append(("directed broadcast of the inside subnet", "inside", f,
                  ("drop", "martian-destination")))
@@ -178,12 +182,16 @@ def run(binary, workdir):
                      p[ARP].psrc == IN_IP and p.dst == "ff:ff:ff:ff:ff:ff"
                      for p in sent[(out_side, "ctl")])
         else:
-            out_side, queue, want = exp[1:4]
-            want = bytes(want.__class__(bytes(want)))  # fill checksums and lengths
+            out_side, queue, wanted = exp[1:4]
+            # One frame, or several that must leave one after the other.
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            want = [bytes(w.__class__(bytes(w))) for w in wanted]  # fill checksums and lengths
             got = [bytes(p) for p in sent[(out_side, queue)]]
-            ok = want in got
+            at = [got.index(w) if w in got else -1 for w in want]
+            ok = -1 not in at and at == list(range(at[0], at[0] + len(at)))
             if not ok:
-                print(f"  expected: {want.hex()}")
+                for w in want:
+                    print(f"  expected: {w.hex()}")
                 for p in sent[(out_side, queue)]:
                     if ip_id(p) == ip_id(frame) or (ARP in p and ARP in frame):
                         print(f"  got:      {bytes(p).hex()}")
