@@ -732,7 +732,7 @@ void report(const Options& o, const std::vector<SizeResult>& results) {
       "\nMemory of a NatTable, all allocated at construction for its capacity; bytes per "
       "session = both heaps over the capacity. DPDK heap: -m {} MiB of ordinary memory, "
       "prefaulted like hugepages; machine memory {:.1f} GiB.\n\n| capacity | held at once | "
-      "rte_malloc (hashes) | malloc (records, lists, wheel, blocks) | total | bytes per "
+      "rte_malloc (indexes) | malloc (records, lists, wheel, blocks) | total | bytes per "
       "session | process memory on THP |\n|---|---|---|---|---|---|---|\n",
       o.memory_mb, double(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / (1u << 30));
   for (const SizeResult& r : results) {
