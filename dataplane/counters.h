@@ -105,7 +105,7 @@ struct alignas(64) WorkerCounters {
   Counter handed_in;
   Counter icmp_errors_sent;
   Counter icmp_errors_suppressed;  // by the rate limit (the packet is counted as a drop)
-  Counter fragments_made;  // packets added by fragmenting (a packet in 3 fragments: 2)
+  Counter fragments_made;          // packets added by fragmenting (a packet in 3 fragments: 2)
   Counter busy_polls;              // polls that returned at least one packet
   Counter idle_polls;              // polls that returned nothing
   Counter busy_cycles;             // TSC cycles spent in polls that returned packets

@@ -427,7 +427,7 @@ TEST_CASE("Ip4Forward: larger than the egress MTU", "[forward]") {
     // The smallest MTU: pieces of 552 data bytes (a multiple of 8) + header.
     rig.ifaces[kOutside].mtu = 576;
     const Frame f = from_client().id(0x4242).payload(1900, 7);  // 1908 bytes of UDP
-    const auto sent = routed(f);  // as it should leave, TTL - 1
+    const auto sent = routed(f);                                // as it should leave, TTL - 1
     rig.run(f.l3_mbuf());
     auto out = rig.sent_outside();
     REQUIRE(out.size() == 4);
