@@ -222,13 +222,14 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
 
   uint16_t kept = 0;
   *hairpins = 0;
+  bool opened = false;  // a session made in this burst
   for (uint16_t i = 0; i < n; i++) {
     if (!live[i]) continue;
     rte_mbuf* m = pkts[i];
     if (index[i] == kNoIndex) {
       // An earlier packet of this burst may have opened it (a first
       // fragment before its tails, a SYN before its retransmission).
-      uint32_t s = table_.lookup(keys[i]);
+      uint32_t s = opened ? table_.lookup(keys[i]) : kNoIndex;
       if (s == kNoIndex) {
         Drop why = no_session(t[i].kind, Drop::nat_unsupported);
         const bool opens = t[i].kind == NatKind::flow &&
@@ -248,6 +249,7 @@ uint16_t Nat44::in2out(rte_mbuf** pkts, uint16_t n, uint64_t now, rte_mbuf** hai
           refuse(m, why, now, pkts, &kept);
           continue;
         }
+        opened = true;
       }
       if (!translate(m, t[i], s, true, now, now_ms)) continue;
     }
@@ -305,17 +307,20 @@ uint16_t Nat44::out2in(rte_mbuf** pkts, uint16_t n, uint64_t now) noexcept {
   translate_hits(pkts, t, keys, index, live, n, false, now);
 
   uint16_t kept = 0;
+  bool opened = false;  // a session made in this burst
   for (uint16_t i = 0; i < n; i++) {
     if (!live[i]) continue;
     rte_mbuf* m = pkts[i];
     if (index[i] == kNoIndex) {
-      uint32_t s = table_.lookup(keys[i]);  // opened by an earlier packet of this burst?
+      // Opened by an earlier packet of this burst?
+      uint32_t s = opened ? table_.lookup(keys[i]) : kNoIndex;
       if (s == kNoIndex) {
         Drop why = no_session(t[i].kind, Drop::nat_no_mapping);
         if (t[i].kind == NatKind::flow && t[i].proto != IPPROTO_ICMP) {
           const bool may_open = t[i].proto != IPPROTO_TCP || opens_tcp(t[i].tcp_flags);
           s = table_.create_inbound(t[i].proto, t[i].dst, t[i].dport, t[i].src, t[i].sport,
                                     may_open, now_ms, &why);
+          opened = opened || s != kNoIndex;
         }
         if (s == kNoIndex) {
           sink_.drop(m, why);
