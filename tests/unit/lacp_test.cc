@@ -29,14 +29,7 @@ constexpr Mac kOtherSystem = {0x02, 0xbb, 0x00, 0x00, 0x00, 0x01};
 constexpr uint8_t kUp = 0x3f;  // activity, timeout, aggregation, sync, collecting, distributing
 constexpr uint64_t kStep = 10;
 
-struct Info {
-  uint16_t system_priority = 0;
-  Mac system{};
-  uint16_t key = 0;
-  uint16_t port_priority = 0;
-  uint16_t port = 0;
-  uint8_t state = 0;
-};
+using Info = lacp::PortInfo;
 
 class Bytes {
  public:
