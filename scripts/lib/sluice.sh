@@ -45,6 +45,7 @@ SL_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SL_ROOT=$(cd "$SL_LIB/../.." && pwd)
 SL_PY=/usr/bin/python3
 SLUICE=${SLUICE:-$SL_ROOT/build/control/sluice}
+CTL=${SLUICECTL:-$SL_ROOT/build/control/sluicectl}
 
 SL_CLI_IP=10.16.1.2
 SL_IN_IP=10.16.1.1
@@ -177,10 +178,15 @@ sl_finish() {
   exit 1
 }
 
-# sl_require_binary: the sluice binary must exist (the tests never build).
+# sl_require_binary: the sluice and sluicectl ($CTL) binaries must exist
+# (the tests never build).
 sl_require_binary() {
   if [ ! -x "$SLUICE" ]; then
     sl_err "$SLUICE not found: run scripts/build first (or set SLUICE=...)"
+    exit 2
+  fi
+  if [ ! -x "$CTL" ]; then
+    sl_err "$CTL not found: run scripts/build first (or set SLUICECTL=...)"
     exit 2
   fi
 }

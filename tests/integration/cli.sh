@@ -28,11 +28,9 @@
 set -uo pipefail
 export SL_NAT=1 SL_CLIENTS=1 SL_CLI_EXTRA=2
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
-CTL=${SLUICECTL:-$SL_ROOT/build/control/sluicectl}
 TELPY=$(command -v dpdk-telemetry.py || echo /usr/bin/dpdk-telemetry.py)
 sl_init
 sl_require_binary
-[ -x "$CTL" ] || { sl_err "$CTL not found: run scripts/build"; exit 2; }
 sl_topology || { sl_fail "topology"; sl_finish; }
 A=${SL_CLI_IPS[0]}
 B=10.16.1.64

@@ -26,7 +26,6 @@
 set -uo pipefail
 export SL_NAT=1
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
-SLUICECTL=${SLUICECTL:-$(dirname "$SLUICE")/sluicectl}
 PORT=4739
 for tool in nfcapd nfdump tshark; do
   command -v "$tool" >/dev/null || { sl_err "export.sh: $tool missing (scripts/deps installs it)"; exit 2; }
@@ -88,12 +87,12 @@ sl_check "the log has the UDP session's create line with the public endpoint the
 sl_check "the log has the HTTP connection's create line" grep -qE ";S\+;tcp;$SL_CLI_IP;[0-9]+;$PUB_IP;[0-9]+;$SL_SRV_IP;8080\$" "$LOG"
 sl_check "the log has the client's port block" grep -qE ";B\+;-;$SL_CLI_IP;-;$PUB_IP;[0-9]+-[0-9]+\$" "$LOG"
 sl_expect "log lines are short (longest)" "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' "$LOG")" -lt 90
-out=$("$SLUICECTL" trace "$PUB_IP" "$PUB_PORT" "@$(date +%s)" --window 10 --proto udp --log "$LOG" 2>&1)
+out=$("$CTL" trace "$PUB_IP" "$PUB_PORT" "@$(date +%s)" --window 10 --proto udp --log "$LOG" 2>&1)
 rc=$?
 sl_expect "sluicectl trace of the server's view: exit status" "$rc" -eq 0
 sl_check "sluicectl trace names the client" grep -q "^client $SL_CLI_IP" <<<"$out"
 sl_log "$(sed 's/^/      /' <<<"$out")"
-"$SLUICECTL" trace "$PUB_IP" "$PUB_PORT" "@$(($(date +%s) - 3600))" --log "$LOG" >/dev/null 2>&1
+"$CTL" trace "$PUB_IP" "$PUB_PORT" "@$(($(date +%s) - 3600))" --log "$LOG" >/dev/null 2>&1
 sl_expect "trace an hour before: nobody (exit 1)" "$?" -eq 1
 
 # --- 2. a flow record after the active timeout ---------------------------------------------
@@ -123,16 +122,16 @@ probe 5300 5301 >/dev/null
 sleep 0.5
 
 # --- 4b. the export section of sluicectl stats and top --------------------------------------
-stats=$("$SLUICECTL" -p "$SL_PREFIX" stats 2>&1)
+stats=$("$CTL" -p "$SL_PREFIX" stats 2>&1)
 sl_check "stats: an Export section" grep -q "^Export (IPFIX to collectors, the NAT log)" <<<"$stats"
 row() { awk -v k="$1" '$0 ~ "^  "k" +[0-9,]+$" { gsub(",", "", $NF); print $NF }' <<<"$stats"; }
 sl_expect "stats: log lines as /sluice/export counts them" "$(row 'log lines')" -eq "$(export_value log_lines)"
 sl_expect "stats: send errors shown" "$(row 'ipfix send errors')" -ge 1
 sl_expect "stats: events lost to full rings shown" "$(row 'events ring full')" -eq 0
-prom=$("$SLUICECTL" -p "$SL_PREFIX" stats --prometheus 2>&1)
+prom=$("$CTL" -p "$SL_PREFIX" stats --prometheus 2>&1)
 sl_check "stats --prometheus: export counters" grep -qE '^sluice_export_log_lines_total [1-9][0-9]*$' <<<"$prom"
 # top's screens (not a terminal: printed in full) while new sessions make events
-COLUMNS=100 timeout 20 "$SLUICECTL" -p "$SL_PREFIX" top -n 3 -d 1 >"$SL_TMP/top.out" 2>&1 &
+COLUMNS=100 timeout 20 "$CTL" -p "$SL_PREFIX" top -n 3 -d 1 >"$SL_TMP/top.out" 2>&1 &
 TOP_PID=$!
 SL_PIDS+=("$TOP_PID")
 for p in $(seq 5400 5409); do probe "$p" >/dev/null; sleep 0.2; done
@@ -206,9 +205,9 @@ sl_check "tshark: natEvent names" grep -q "Nat Event: NAT44 session create (4)" 
 # --- 8. trace from the rotated file with its index, then gzipped ------------------------------
 sl_check "the rotated file's trace index followed it (nat.log.idx/INODE)" \
   test -s "$LOG.idx/$(stat -c %i "$LOG.1")"
-out=$("$SLUICECTL" trace "$PUB_IP" "$PUB_PORT" "@$(date +%s)" --window 120 --log "$LOG" 2>&1)
+out=$("$CTL" trace "$PUB_IP" "$PUB_PORT" "@$(date +%s)" --window 120 --log "$LOG" 2>&1)
 sl_check "trace reads nat.log.1 through its index and names the client" grep -q "^client $SL_CLI_IP" <<<"$out"
 gzip "$LOG.1"
-out=$("$SLUICECTL" trace "$PUB_IP" "$PUB_PORT" "@$(date +%s)" --window 120 --log "$LOG" 2>&1)
+out=$("$CTL" trace "$PUB_IP" "$PUB_PORT" "@$(date +%s)" --window 120 --log "$LOG" 2>&1)
 sl_check "trace reads nat.log.1.gz and still names the client" grep -q "^client $SL_CLI_IP" <<<"$out"
 sl_finish

@@ -23,8 +23,6 @@ set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
 sl_init
 sl_require_binary
-CTL=${SLUICECTL:-$SL_ROOT/build/control/sluicectl}
-[ -x "$CTL" ] || { sl_err "$CTL not found: run scripts/build"; exit 2; }
 command -v dpdk-testpmd >/dev/null || { sl_fail "dpdk-testpmd installed (Debian package dpdk)"; sl_finish; }
 
 SL_NS_PEER=$SL_TAG-peer

@@ -28,8 +28,6 @@ set -uo pipefail
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
 sl_init
 sl_require_binary
-CTL=${SLUICECTL:-$SL_ROOT/build/control/sluicectl}
-[ -x "$CTL" ] || { sl_err "$CTL not found: run scripts/build"; exit 2; }
 
 PPS=1000
 DOWN_DELAY=200

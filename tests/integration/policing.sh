@@ -124,7 +124,6 @@ for ip in sys.argv[2:]:
     assert row[0] == 1, row  # the default profile
     assert row[4] > 1000, row  # upload exceeded packets
 EOF
-CTL=${SLUICECTL:-$SL_ROOT/build/control/sluicectl}
 "$CTL" -p "$SL_PREFIX" stats >"$SL_TMP/stats.txt" 2>&1
 sl_check "sluicectl stats: the default profile's upload exceeded" \
   grep -Eq '^  default +upload +[0-9,]+ +[^ ]+ +[1-9][0-9,]* ' "$SL_TMP/stats.txt"

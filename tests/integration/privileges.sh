@@ -30,11 +30,9 @@
 set -uo pipefail
 export SL_NAT=1
 source "$(dirname "$0")/../../scripts/lib/sluice.sh"
-CTL=$SL_ROOT/build/control/sluicectl
 PORT=4739
 sl_init
 sl_require_binary
-[ -x "$CTL" ] || { sl_err "$CTL not found: run scripts/build first"; exit 2; }
 
 TEL_GROUP=sl${SL_ID}tel
 MEMBER=sl${SL_ID}m
