@@ -68,7 +68,6 @@ class RecordIndex {
   RecordIndex(const RecordIndex&) = delete;
   RecordIndex& operator=(const RecordIndex&) = delete;
   bool ok() const noexcept { return buckets_ != nullptr; }
-  size_t bytes() const noexcept { return size_t{count_} * sizeof(Bucket); }
 
   // Bulk lookup of n keys (n <= kBurstMax): out[i] is the index of the
   // record filed under keys[i], or kNoIndex. Leaves the records found in
